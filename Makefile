@@ -1,0 +1,71 @@
+# gpucost: every target bootstraps what it needs, so on a fresh machine
+# `make demo` and `make test` are the only commands a user types.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+TOOLS := .tools
+GOBIN_DIR := $(abspath $(TOOLS)/bin)
+HELM := $(GOBIN_DIR)/helm
+HELM_VERSION := v3.22.0
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager victoria-metrics
+PYTEST_ARGS ?=
+
+export PATH := $(abspath $(VENV))/bin:$(GOBIN_DIR):$(PATH)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help demo test lint bench dashboards proto alertmanager-config rules bootstrap debs helm clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+# --- bootstrap -------------------------------------------------------------
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q -U pip
+	$(PIP) install -q -c constraints.txt -e '.[all,test]'
+	touch $@
+
+# Real Prometheus, Alertmanager and VictoriaMetrics from Debian, installed once.
+$(TOOLS)/.debs:
+	@mkdir -p $(TOOLS)
+	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+	    || ! command -v victoria-metrics >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); \
+	fi
+	touch $@
+
+$(HELM):
+	@mkdir -p $(GOBIN_DIR)
+	GOBIN=$(GOBIN_DIR) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+bootstrap: $(VENV)/.installed $(TOOLS)/.debs $(HELM)  ## install everything the tests and the demo use
+
+# --- user targets ----------------------------------------------------------
+
+demo: $(VENV)/.installed $(TOOLS)/.debs  ## run the whole stack on a simulated 8-GPU node
+	$(PY) -m gpucost.demo $(DEMO_ARGS)
+
+test: bootstrap  ## run every test (unit, integration against real servers, lint)
+	$(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory lint
+
+lint: $(VENV)/.installed  ## ruff and mypy --strict
+	$(VENV)/bin/ruff check exporter tests
+	$(VENV)/bin/mypy exporter/gpucost
+
+bench: bootstrap  ## benchmarks, reported as ratios measured in one run
+	$(PY) -m gpucost.bench $(BENCH_ARGS)
+
+dashboards: $(VENV)/.installed  ## regenerate dashboards/*.json from the Python sources
+	$(PY) -m gpucost.dashboards
+
+proto: $(VENV)/.installed  ## regenerate the kubelet pod-resources gRPC code
+	$(PY) -m gpucost.sources.podresources.regenerate
+
+clean:  ## remove the virtualenv and tools
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Where allocations and pod metadata come from: the seams the sampler reads.
+
+Three providers implement the same two small protocols:
+- static: allocations declared in the config file (no Kubernetes);
+- scenario: the simulated node's timeline (tests and the demo);
+- kubernetes: kubelet pod-resources + API server (`gpucost.kube`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gpucost.model import DeviceAllocation, GpuDevice, NodeInfo, PodMeta, SharingMode
+
+__all__ = [
+    "AllocationProvider",
+    "AllocationView",
+    "MetadataProvider",
+    "StaticAllocationProvider",
+    "StaticMetadataProvider",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationView:
+    allocations: tuple[DeviceAllocation, ...] = ()
+    sharing_modes: Mapping[str, SharingMode] = field(default_factory=dict)
+    unmapped: Mapping[str, int] = field(default_factory=dict)
+
+
+class AllocationProvider(Protocol):
+    """Which containers hold which devices.  `refresh` may raise SourceUnavailable;
+    `current` then still answers with the last good view (bounded staleness)."""
+
+    name: str
+
+    def refresh(self, devices: Sequence[GpuDevice], now: float) -> None: ...
+
+    def current(self) -> AllocationView: ...
+
+
+class MetadataProvider(Protocol):
+    """Pod labels, namespace labels, the node's labels and pid ownership."""
+
+    name: str
+
+    def refresh(self, now: float) -> None: ...
+
+    def pod(self, namespace: str, pod: str) -> PodMeta | None: ...
+
+    def namespace_labels(self, namespace: str) -> Mapping[str, str]: ...
+
+    def node(self) -> NodeInfo: ...
+
+    def pid_to_pod_uid(self) -> Callable[[int], str | None] | None: ...
+
+
+class StaticAllocationProvider:
+    name = "static"
+
+    def __init__(self, allocations: Sequence[DeviceAllocation]) -> None:
+        self._view = AllocationView(tuple(allocations))
+
+    def refresh(self, devices: Sequence[GpuDevice], now: float) -> None:
+        return None
+
+    def current(self) -> AllocationView:
+        return self._view
+
+
+class StaticMetadataProvider:
+    """Labels declared in the config file, keyed by (namespace, pod)."""
+
+    name = "static"
+
+    def __init__(self, pods: Sequence[PodMeta], node: NodeInfo) -> None:
+        self._pods = {(p.namespace, p.pod): p for p in pods}
+        self._node = node
+
+    def refresh(self, now: float) -> None:
+        return None
+
+    def pod(self, namespace: str, pod: str) -> PodMeta | None:
+        return self._pods.get((namespace, pod))
+
+    def namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        return {}
+
+    def node(self) -> NodeInfo:
+        return self._node
+
+    def pid_to_pod_uid(self) -> Callable[[int], str | None] | None:
+        return None

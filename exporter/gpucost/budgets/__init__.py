@@ -1,0 +1,1 @@
+"""gpucost.budgets."""

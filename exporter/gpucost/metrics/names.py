@@ -1,0 +1,203 @@
+"""The one table of the exporter's metrics: name, type, labels, help, stability.
+
+This table is the contract between the exporter, the rules, the dashboards and
+docs/metrics.md (a test checks the doc against it).  `<workload labels>` are
+the configured pod-label mappings and are appended where `workload` is True.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_WORKLOAD_LABELS",
+    "EXPORTER_METRICS",
+    "MetricSpec",
+    "by_name",
+]
+
+MetricType = Literal["counter", "gauge", "info"]
+
+DEFAULT_WORKLOAD_LABELS: tuple[str, ...] = ("team", "model", "model_version", "cost_center", "business_unit")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str
+    type: MetricType
+    labels: tuple[str, ...]
+    help: str
+    workload: bool = False
+    stability: Literal["stable", "experimental"] = "stable"
+
+    def label_names(self, workload_labels: tuple[str, ...]) -> tuple[str, ...]:
+        return self.labels + workload_labels if self.workload else self.labels
+
+
+GPU_INFO = MetricSpec(
+    "gpucost_gpu_info",
+    "gauge",
+    ("uuid", "gpu", "gpu_model", "parent_uuid", "mig_profile"),
+    "GPU or MIG device seen by NVML; always 1.",
+)
+GPU_PRICE = MetricSpec(
+    "gpucost_gpu_price_usd_per_hour",
+    "gauge",
+    ("uuid", "pricing"),
+    "Resolved hourly price of the device in USD; pricing is on_demand, spot, commitment, on_prem or unpriced.",
+)
+GPU_UTILIZATION = MetricSpec(
+    "gpucost_gpu_utilization_ratio",
+    "gauge",
+    ("uuid",),
+    "Fraction of the last sampling interval the device was busy (0..1).",
+)
+GPU_MEMORY_USED = MetricSpec(
+    "gpucost_gpu_memory_used_bytes", "gauge", ("uuid",), "Device memory in use, in bytes."
+)
+GPU_MEMORY_TOTAL = MetricSpec(
+    "gpucost_gpu_memory_total_bytes", "gauge", ("uuid",), "Device memory in total, in bytes."
+)
+GPU_POWER = MetricSpec("gpucost_gpu_power_watts", "gauge", ("uuid",), "Power draw of the device, in watts.")
+GPU_ENERGY = MetricSpec(
+    "gpucost_gpu_energy_joules_total",
+    "counter",
+    ("uuid",),
+    "Energy used by the device since the exporter first saw it, in joules.",
+)
+GPU_HEALTHY = MetricSpec(
+    "gpucost_gpu_healthy",
+    "gauge",
+    ("uuid",),
+    "1 when the last NVML sample of the device succeeded, 0 when it failed.",
+)
+GPU_SHARING = MetricSpec(
+    "gpucost_gpu_sharing_info",
+    "gauge",
+    ("uuid", "mode"),
+    "How the device's cost is split: exclusive, time_slicing, mps, mig or none; always 1.",
+)
+GPU_COST = MetricSpec(
+    "gpucost_gpu_cost_usd_total",
+    "counter",
+    ("uuid",),
+    "Cost of the device in USD since counting began (for a MIG parent: its uncarved capacity only).",
+)
+GPU_UNALLOCATED_COST = MetricSpec(
+    "gpucost_gpu_unallocated_cost_usd_total",
+    "counter",
+    ("uuid",),
+    "Cost of the device's time that no container held, in USD.",
+)
+CONTAINER_COST = MetricSpec(
+    "gpucost_container_gpu_cost_usd_total",
+    "counter",
+    ("namespace", "pod", "container", "uuid", "component"),
+    "Cost of the device attributed to the container in USD; component is active (busy share) or idle.",
+    workload=True,
+)
+CONTAINER_SECONDS = MetricSpec(
+    "gpucost_container_gpu_seconds_total",
+    "counter",
+    ("namespace", "pod", "container", "uuid"),
+    "Device-seconds the container held the device, times its share of the device.",
+    workload=True,
+)
+WORKLOAD_COST = MetricSpec(
+    "gpucost_workload_gpu_cost_usd_total",
+    "counter",
+    ("namespace", "component"),
+    "Cost attributed to containers, without pod, container and uuid, so long windows survive pod churn.",
+    workload=True,
+)
+GPU_ALLOCATED_COST = MetricSpec(
+    "gpucost_gpu_allocated_cost_usd_total",
+    "counter",
+    ("uuid",),
+    "Cost of the device attributed to containers (active + idle) in USD; unlike the per-container "
+    "series it survives container retention, so allocated + unallocated == cost at every scrape.",
+)
+POD_OWNER_INFO = MetricSpec(
+    "gpucost_pod_owner_info",
+    "gauge",
+    ("namespace", "pod", "owner_kind", "owner_name"),
+    "Owner of a pod that holds a GPU (Deployment, Job, CronJob, StatefulSet, JobSet, PyTorchJob ...); always 1.",
+)
+COLLECTOR_SUCCESS = MetricSpec(
+    "gpucost_exporter_collector_success",
+    "gauge",
+    ("collector",),
+    "1 when the collector's last run succeeded, 0 when it failed.",
+)
+COLLECTOR_DURATION = MetricSpec(
+    "gpucost_exporter_collector_duration_seconds",
+    "gauge",
+    ("collector",),
+    "Duration of the collector's last run, in seconds.",
+)
+LAST_SAMPLE = MetricSpec(
+    "gpucost_exporter_last_sample_timestamp_seconds",
+    "gauge",
+    (),
+    "Unix time of the last completed sampling tick.",
+)
+BUILD_INFO = MetricSpec("gpucost_exporter_build_info", "gauge", ("version",), "Exporter version; always 1.")
+UNMAPPED_DEVICES = MetricSpec(
+    "gpucost_exporter_unmapped_devices",
+    "gauge",
+    ("resource",),
+    "Device ids the kubelet reported that could not be mapped to an NVML device.",
+)
+UNPRICED_DEVICES = MetricSpec(
+    "gpucost_exporter_unpriced_devices",
+    "gauge",
+    (),
+    "Devices whose price the price book could not resolve (they count no cost).",
+)
+CATALOG_INFO = MetricSpec(
+    "gpucost_pricing_catalog_info",
+    "gauge",
+    ("as_of", "source"),
+    "Price catalog in use: its date and where it came from; always 1.",
+)
+CATALOG_AGE = MetricSpec(
+    "gpucost_pricing_catalog_as_of_timestamp_seconds",
+    "gauge",
+    (),
+    "Unix time of the price catalog's as_of date (for the stale-prices alert).",
+)
+
+EXPORTER_METRICS: tuple[MetricSpec, ...] = (
+    GPU_INFO,
+    GPU_PRICE,
+    GPU_UTILIZATION,
+    GPU_MEMORY_USED,
+    GPU_MEMORY_TOTAL,
+    GPU_POWER,
+    GPU_ENERGY,
+    GPU_HEALTHY,
+    GPU_SHARING,
+    GPU_COST,
+    GPU_UNALLOCATED_COST,
+    GPU_ALLOCATED_COST,
+    CONTAINER_COST,
+    CONTAINER_SECONDS,
+    WORKLOAD_COST,
+    POD_OWNER_INFO,
+    COLLECTOR_SUCCESS,
+    COLLECTOR_DURATION,
+    LAST_SAMPLE,
+    BUILD_INFO,
+    UNMAPPED_DEVICES,
+    UNPRICED_DEVICES,
+    CATALOG_INFO,
+    CATALOG_AGE,
+)
+
+
+def by_name(name: str) -> MetricSpec:
+    for spec in EXPORTER_METRICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)

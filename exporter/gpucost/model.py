@@ -1,0 +1,164 @@
+"""Plain typed values that flow from the sources into the cost engine.
+
+Sources (NVML, simulated GPUs, kubelet pod-resources, API server, price book)
+turn the outside world into these frozen dataclasses; the engine takes them and
+returns plain values.  Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "ContainerRef",
+    "DeviceAllocation",
+    "GpuDevice",
+    "GpuSample",
+    "NodeInfo",
+    "PodMeta",
+    "PriceQuote",
+    "PricingKind",
+    "SharingMode",
+    "PRICING_KINDS",
+    "SHARING_MODES",
+]
+
+PricingKind = Literal["on_demand", "spot", "commitment", "on_prem", "unpriced"]
+PRICING_KINDS: tuple[PricingKind, ...] = ("on_demand", "spot", "commitment", "on_prem", "unpriced")
+
+SharingMode = Literal["exclusive", "time_slicing", "mps", "mig", "none"]
+SHARING_MODES: tuple[SharingMode, ...] = ("exclusive", "time_slicing", "mps", "mig", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class GpuDevice:
+    """One device NVML can see: a full GPU or a MIG slice of one.
+
+    `uuid` is NVML's (`GPU-...` or `MIG-...`); `index` is the `gpu` label
+    (`"0"`, or `"0/mig3"` for a slice: parent index and GPU-instance id).
+    `model` is NVML's product name as reported (`NVIDIA A100-SXM4-80GB`);
+    the price book normalises it.  For a MIG slice `parent_uuid` and
+    `mig_profile` (`"3g.40gb"`) are set and `mig_slices`/`parent_slices` give
+    its compute fraction of the parent (3 of 7).
+    """
+
+    uuid: str
+    index: str
+    model: str
+    memory_total_bytes: int = 0
+    minor_number: int | None = None
+    parent_uuid: str = ""
+    mig_profile: str = ""
+    gpu_instance_id: int | None = None
+    compute_instance_id: int | None = None
+    mig_slices: int = 0
+    parent_slices: int = 0
+
+    @property
+    def is_mig(self) -> bool:
+        return bool(self.parent_uuid)
+
+    @property
+    def price_fraction(self) -> float:
+        """Share of the parent GPU's price this device carries (1.0 for a full GPU)."""
+        if not self.is_mig or self.parent_slices <= 0:
+            return 1.0
+        return self.mig_slices / self.parent_slices
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSample:
+    """What NVML said about one device over the last sampling interval.
+
+    `utilization` is the busy fraction (0..1) averaged over the interval, or
+    None when the device could not report it.  `process_utilization` maps a
+    host pid to its busy fraction (0..1) of the device when per-process
+    accounting is supported; it is empty otherwise.  `energy_joules` is the
+    driver's cumulative counter (it resets when the driver reloads).
+    """
+
+    uuid: str
+    timestamp: float
+    utilization: float | None
+    memory_used_bytes: int = 0
+    memory_total_bytes: int = 0
+    power_watts: float | None = None
+    energy_joules: float | None = None
+    process_utilization: Mapping[int, float] = field(default_factory=dict)
+    pids: frozenset[int] = frozenset()
+    healthy: bool = True
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ContainerRef:
+    """The pod join labels, exactly `namespace`, `pod`, `container`."""
+
+    namespace: str
+    pod: str
+    container: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAllocation:
+    """A container holds `share` of device `uuid` (1.0 exclusive, 1/N for one of N replicas).
+
+    `pod_uid` lets per-process accounting match host pids (through their
+    cgroup) to the container's pod.
+    """
+
+    uuid: str
+    container: ContainerRef
+    share: float = 1.0
+    pod_uid: str = ""
+    resource: str = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True, slots=True)
+class PodMeta:
+    """Labels, annotations and owner of one pod, as the API server reported them."""
+
+    namespace: str
+    pod: str
+    uid: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    owner_kind: str = ""
+    owner_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What decides a node's price: its labels as the API server (or config) gives them."""
+
+    name: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def instance_type(self) -> str:
+        return self.labels.get("node.kubernetes.io/instance-type", "")
+
+    @property
+    def region(self) -> str:
+        return self.labels.get("topology.kubernetes.io/region", "")
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    """The resolved hourly price of one device and where it came from.
+
+    `pricing == "unpriced"` means the price book could not resolve a price;
+    its `price_per_hour_usd` is 0 and the metrics say so explicitly.
+    """
+
+    price_per_hour_usd: float
+    pricing: PricingKind
+    source: str = ""
+    as_of: str = ""
+    detail: str = ""
+
+    @property
+    def is_priced(self) -> bool:
+        return self.pricing != "unpriced"

@@ -1,0 +1,340 @@
+"""The sampling loop: gather every source once per tick, run the engine, publish a snapshot.
+
+Runs in a background thread.  Each source step goes through the health board,
+so a failing source degrades only itself.  Scrapes read `snapshot()` and never
+wait for a tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from gpucost import __version__
+from gpucost.attribution import AllocationProvider, AllocationView, MetadataProvider
+from gpucost.engine.ledger import Ledger
+from gpucost.engine.tick import TickInputs, run_tick, sharing_mode
+from gpucost.errors import SourceUnavailable
+from gpucost.health import HealthBoard
+from gpucost.model import ContainerRef, GpuDevice, GpuSample, NodeInfo, PodMeta, PriceQuote
+from gpucost.snapshot import DeviceView, ExporterSnapshot, PodOwner
+from gpucost.state import StateFile
+
+__all__ = ["GpuSource", "LabelMapper", "PriceSource", "Sampler", "SamplerSettings"]
+
+log = logging.getLogger("gpucost.sampler")
+
+UNPRICED = PriceQuote(0.0, "unpriced", detail="no price resolved yet")
+
+
+class GpuSource(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def now(self) -> float: ...
+
+    def devices(self) -> Sequence[GpuDevice]: ...
+
+    def sample(self, device: GpuDevice) -> GpuSample: ...
+
+
+class PriceSource(Protocol):
+    def quote(self, node: NodeInfo, device: GpuDevice, gpus_on_node: int) -> PriceQuote: ...
+
+    def reload_overrides_if_changed(self) -> bool: ...
+
+    @property
+    def catalog_as_of(self) -> str: ...
+
+    @property
+    def catalog_source(self) -> str: ...
+
+
+class LabelMapper(Protocol):
+    def values(self, pod: PodMeta | None, namespace_labels: Mapping[str, str]) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerSettings:
+    workload_label_names: tuple[str, ...]
+    sample_interval_seconds: float = 1.0
+    checkpoint_interval_seconds: float = 30.0
+    retention_seconds: float = 600.0
+    max_gap_seconds: float = 300.0
+    device_refresh_seconds: float = 60.0
+    overrides_check_seconds: float = 5.0
+    init_backoff_max_seconds: float = 30.0
+
+
+def _as_of_timestamp(as_of: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+class Sampler:
+    def __init__(
+        self,
+        settings: SamplerSettings,
+        gpus: GpuSource,
+        allocations: AllocationProvider,
+        metadata: MetadataProvider,
+        prices: PriceSource,
+        labels: LabelMapper,
+        state_file: StateFile | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._gpus = gpus
+        self._allocations = allocations
+        self._metadata = metadata
+        self._prices = prices
+        self._labels = labels
+        self._state_file = state_file
+        self._wall_clock = wall_clock
+        self._health = HealthBoard()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ledger = Ledger(settings.workload_label_names, settings.retention_seconds)
+        self._last_tick: float | None = None
+        self._restored_tick: float | None = None
+        self._devices: tuple[GpuDevice, ...] = ()
+        self._devices_at = -1e18
+        self._overrides_at = -1e18
+        self._checkpoint_at = 0.0
+        self._energy_seen: dict[str, float] = {}
+        self._gpu_started = False
+        self._init_backoff = 1.0
+        self._next_init = 0.0
+        self._version = 0
+        self._snapshot = ExporterSnapshot(0, settings.workload_label_names, build_version=__version__)
+        self._restore()
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def _restore(self) -> None:
+        if self._state_file is None:
+            return
+        restored = self._state_file.load(self.settings.workload_label_names, self.settings.retention_seconds)
+        if restored is not None:
+            self._ledger, self._restored_tick = restored
+            log.info("restored counters from %s (last tick %s)", self._state_file.path,
+                     datetime.fromtimestamp(self._restored_tick, tz=UTC).isoformat())
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gpucost-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the loop and write a final checkpoint (SIGTERM path)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.checkpoint()
+        if self._gpu_started:
+            self._gpus.close()
+
+    def _run(self) -> None:
+        interval = self.settings.sample_interval_seconds
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            self.tick()
+            next_tick += interval
+            delay = next_tick - time.monotonic()
+            if delay < 0:  # fell behind (slow source): skip missed ticks rather than burst
+                next_tick = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    # --- readiness -------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._gpu_started and self._version > 0
+
+    def readiness_problems(self) -> list[str]:
+        problems = []
+        if not self._gpu_started:
+            problems.append(f"gpu backend not started: {self._health.last_error('nvml') or 'starting'}")
+        if self._version == 0:
+            problems.append("no sampling tick completed yet")
+        return problems
+
+    def snapshot(self) -> ExporterSnapshot:
+        return self._snapshot
+
+    # --- one tick --------------------------------------------------------------
+
+    def _ensure_gpu_started(self) -> bool:
+        if self._gpu_started:
+            return True
+        now = time.monotonic()
+        if now < self._next_init:
+            return False
+
+        def start() -> bool:
+            self._gpus.start()
+            return True
+
+        self._gpu_started = self._health.run("nvml", start, False)
+        if not self._gpu_started:
+            self._next_init = now + self._init_backoff
+            self._init_backoff = min(self._init_backoff * 2, self.settings.init_backoff_max_seconds)
+        else:
+            self._init_backoff = 1.0
+        return self._gpu_started
+
+    def _sample_devices(self, clock: float) -> dict[str, GpuSample]:
+        if clock - self._devices_at >= self.settings.device_refresh_seconds or not self._devices:
+            self._devices = tuple(self._gpus.devices())
+            self._devices_at = clock
+        samples = {device.uuid: self._gpus.sample(device) for device in self._devices}
+        unhealthy = [uuid for uuid, s in samples.items() if not s.healthy]
+        if unhealthy and len(unhealthy) == len(samples):
+            raise SourceUnavailable(f"every device failed to sample: {samples[unhealthy[0]].error}")
+        return samples
+
+    def _quote_prices(self, node: NodeInfo, clock: float) -> dict[str, PriceQuote]:
+        if clock - self._overrides_at >= self.settings.overrides_check_seconds:
+            self._overrides_at = clock
+            self._prices.reload_overrides_if_changed()
+        full_gpus = sum(1 for d in self._devices if not d.is_mig)
+        return {d.uuid: self._prices.quote(node, d, full_gpus) for d in self._devices}
+
+    def tick(self) -> None:
+        if not self._ensure_gpu_started():
+            self._publish({}, {}, AllocationView(), {})
+            return
+        clock = self._gpus.now()
+        samples = self._health.run("nvml", lambda: self._sample_devices(clock), {})
+        devices = self._devices
+        self._health.run(self._allocations.name, lambda: self._allocations.refresh(devices, clock), None)
+        view = self._allocations.current()
+        self._health.run("apiserver" if self._metadata.name == "kubernetes" else "metadata",
+                         lambda: self._metadata.refresh(clock), None)
+        node = self._metadata.node()
+        prices = self._health.run("pricing", lambda: self._quote_prices(node, clock), {})
+        seconds = self._elapsed(clock)
+        costs = run_tick(TickInputs(seconds, devices, samples, prices, view.allocations,
+                                    self._metadata.pid_to_pod_uid())) if seconds > 0 else []
+        workload = self._workload_values(view)
+        with self._lock:
+            for cost in costs:
+                self._ledger.record(cost, workload, clock)
+            self._count_energy(samples, seconds)
+            self._ledger.expire(clock)
+        self._last_tick = clock
+        self._publish(samples, prices, view, workload)
+        if clock - self._checkpoint_at >= self.settings.checkpoint_interval_seconds:
+            self.checkpoint()
+
+    def _elapsed(self, clock: float) -> float:
+        if self._last_tick is not None:
+            return max(0.0, clock - self._last_tick)
+        if self._restored_tick is not None:
+            # The GPUs cost money while the exporter restarted: charge the gap (bounded)
+            # with what we see now, so totals still match elapsed time.
+            gap = clock - self._restored_tick
+            if 0 < gap <= self.settings.max_gap_seconds:
+                return gap
+            if gap > self.settings.max_gap_seconds:
+                log.warning("state file is %.0fs old, more than max gap %.0fs: the gap is not charged",
+                            gap, self.settings.max_gap_seconds)
+        return 0.0
+
+    def _workload_values(self, view: AllocationView) -> dict[ContainerRef, tuple[str, ...]]:
+        values: dict[ContainerRef, tuple[str, ...]] = {}
+        for allocation in view.allocations:
+            ref = allocation.container
+            if ref not in values:
+                pod = self._metadata.pod(ref.namespace, ref.pod)
+                values[ref] = self._labels.values(pod, self._metadata.namespace_labels(ref.namespace))
+        return values
+
+    def _count_energy(self, samples: Mapping[str, GpuSample], seconds: float) -> None:
+        for uuid, sample in samples.items():
+            if not sample.healthy:
+                continue
+            if sample.energy_joules is not None:
+                previous = self._energy_seen.get(uuid)
+                self._energy_seen[uuid] = sample.energy_joules
+                if previous is not None:
+                    # The driver's counter restarts when the driver reloads: count from zero then.
+                    delta = sample.energy_joules - previous
+                    self._ledger.add_energy(uuid, delta if delta >= 0 else sample.energy_joules)
+            elif sample.power_watts is not None:
+                self._ledger.add_energy(uuid, sample.power_watts * seconds)
+
+    def _publish(
+        self,
+        samples: Mapping[str, GpuSample],
+        prices: Mapping[str, PriceQuote],
+        view: AllocationView,
+        workload: Mapping[ContainerRef, tuple[str, ...]],
+    ) -> None:
+        parents = {d.parent_uuid for d in self._devices if d.is_mig}
+        views = tuple(
+            DeviceView(
+                device=d,
+                sample=samples.get(d.uuid),
+                price=prices.get(d.uuid, UNPRICED),
+                sharing_mode=view.sharing_modes.get(d.uuid)
+                or sharing_mode(d, [a for a in view.allocations if a.uuid == d.uuid], d.uuid in parents),
+            )
+            for d in self._devices
+        )
+        owners = self._owners(view)
+        with self._lock:
+            ledger = self._ledger.snapshot()
+        self._version += 1
+        self._snapshot = ExporterSnapshot(
+            version=self._version,
+            workload_label_names=self.settings.workload_label_names,
+            devices=views,
+            ledger=ledger,
+            health=self._health.snapshot(),
+            last_sample_timestamp=self._wall_clock(),
+            unmapped_devices=dict(view.unmapped),
+            owners=owners,
+            catalog_as_of=self._prices.catalog_as_of,
+            catalog_source=self._prices.catalog_source,
+            catalog_as_of_timestamp=_as_of_timestamp(self._prices.catalog_as_of),
+            build_version=__version__,
+        )
+
+    def _owners(self, view: AllocationView) -> tuple[PodOwner, ...]:
+        seen: dict[tuple[str, str], PodOwner] = {}
+        for allocation in view.allocations:
+            key = (allocation.container.namespace, allocation.container.pod)
+            if key in seen:
+                continue
+            pod = self._metadata.pod(*key)
+            if pod is not None and pod.owner_kind:
+                seen[key] = PodOwner(key[0], key[1], pod.owner_kind, pod.owner_name)
+        return tuple(seen[k] for k in sorted(seen))
+
+    def checkpoint(self) -> None:
+        if self._state_file is None or self._last_tick is None:
+            return
+        with self._lock:
+            state_ledger = self._ledger
+            try:
+                self._state_file.save(state_ledger, self._last_tick)
+            except OSError as exc:
+                self._health.record("state", False, 0.0, f"checkpoint failed: {exc}")
+                return
+        self._health.record("state", True, 0.0)
+        self._checkpoint_at = self._last_tick

@@ -1,0 +1,54 @@
+"""The immutable picture of one completed sampling tick, which a scrape renders.
+
+The sampler builds one of these after every tick; the metrics layer reads it
+and nothing else, so a scrape never touches NVML, the kubelet or the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gpucost.engine.ledger import LedgerSnapshot
+from gpucost.model import GpuDevice, GpuSample, PriceQuote, SharingMode
+
+__all__ = ["CollectorHealth", "DeviceView", "ExporterSnapshot", "PodOwner"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    device: GpuDevice
+    sample: GpuSample | None
+    price: PriceQuote
+    sharing_mode: SharingMode
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorHealth:
+    collector: str
+    success: bool
+    duration_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class PodOwner:
+    namespace: str
+    pod: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExporterSnapshot:
+    version: int
+    workload_label_names: tuple[str, ...]
+    devices: tuple[DeviceView, ...] = ()
+    ledger: LedgerSnapshot = field(default_factory=lambda: LedgerSnapshot({}, {}, {}))
+    health: tuple[CollectorHealth, ...] = ()
+    last_sample_timestamp: float = 0.0
+    unmapped_devices: Mapping[str, int] = field(default_factory=dict)
+    owners: tuple[PodOwner, ...] = ()
+    catalog_as_of: str = ""
+    catalog_source: str = ""
+    catalog_as_of_timestamp: float = 0.0
+    build_version: str = ""

@@ -1,0 +1,283 @@
+"""Start and stop real servers (Prometheus, Alertmanager, VictoriaMetrics, vmalert,
+the gpucost exporter) as subprocesses on 127.0.0.1 with ephemeral ports and temp dirs.
+
+Every helper returns a `ManagedProcess`; use it as a context manager or call
+`stop()`.  Nothing here is a mock: these are the Debian binaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """An ephemeral TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed; run `make bootstrap` (Debian package) first")
+    return path
+
+
+@dataclass
+class ManagedProcess:
+    """A subprocess with its log file; stopping it is idempotent."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    port: int = 0
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        full_env = dict(os.environ)
+        if self.env:
+            full_env.update(self.env)
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=self.cwd,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_http(self, path: str = "/", timeout: float = 30.0, ok: Sequence[int] = (200,)) -> None:
+        """Wait until GET base_url+path answers one of `ok`, or fail with the log."""
+        deadline = time.monotonic() + timeout
+        last_error = ""
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(self.base_url + path, timeout=2) as response:
+                    if response.status in ok:
+                        return
+            except urllib.error.HTTPError as exc:
+                if exc.code in ok:
+                    return
+                last_error = str(exc)
+            except OSError as exc:
+                last_error = str(exc)
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s ({last_error}):\n{self.log_text()[-4000:]}")
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        return self.process.returncode
+
+    def __enter__(self) -> ManagedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- Prometheus ---------------------------------------------------------------
+
+
+def write_prometheus_config(
+    path: Path,
+    *,
+    scrape_targets: Sequence[str] = (),
+    scrape_interval: str = "5s",
+    evaluation_interval: str = "5s",
+    rule_files: Sequence[Path] = (),
+    alertmanager_url: str | None = None,
+    extra_scrape_configs: Sequence[Mapping[str, Any]] = (),
+    job_name: str = "gpucost",
+    target_labels: Mapping[str, str] | None = None,
+) -> Path:
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": [],
+    }
+    if scrape_targets:
+        static: dict[str, Any] = {"targets": list(scrape_targets)}
+        if target_labels:
+            static["labels"] = dict(target_labels)
+        config["scrape_configs"].append(
+            {"job_name": job_name, "scrape_interval": scrape_interval, "static_configs": [static]}
+        )
+    config["scrape_configs"].extend(extra_scrape_configs)
+    if alertmanager_url:
+        hostport = alertmanager_url.removeprefix("http://")
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [hostport]}]}]}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def start_prometheus(
+    workdir: Path, config_file: Path, *, extra_args: Sequence[str] = (), retention: str = "2d"
+) -> ManagedProcess:
+    """Start a real Prometheus with its TSDB under `workdir`; waits for /-/ready."""
+    port = free_port()
+    argv = [
+        require_binary("prometheus"),
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--storage.tsdb.retention.time={retention}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+        "--web.enable-admin-api",
+        *extra_args,
+    ]
+    proc = ManagedProcess("prometheus", argv, workdir / "prometheus.log", port=port).start()
+    proc.wait_http("/-/ready", timeout=60)
+    return proc
+
+
+def start_alertmanager(workdir: Path, config_file: Path, *, extra_args: Sequence[str] = ()) -> ManagedProcess:
+    """Start a real Alertmanager (Debian binary `prometheus-alertmanager`), gossip off."""
+    port = free_port()
+    argv = [
+        require_binary("prometheus-alertmanager"),
+        f"--config.file={config_file}",
+        f"--storage.path={workdir / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        *extra_args,
+    ]
+    proc = ManagedProcess("alertmanager", argv, workdir / "alertmanager.log", port=port).start()
+    proc.wait_http("/-/ready", timeout=60)
+    return proc
+
+
+def start_exporter(
+    workdir: Path,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    name: str = "gpucost-exporter",
+    port: int | None = None,
+) -> ManagedProcess:
+    """Start `gpucost-exporter` from this checkout with `args`; waits for /healthz."""
+    port = port or free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "gpucost.cli.exporter",
+        f"--web.listen-address=127.0.0.1:{port}",
+        *args,
+    ]
+    proc = ManagedProcess(name, argv, workdir / f"{name}.log", port=port, env=env).start()
+    proc.wait_http("/healthz", timeout=60)
+    return proc
+
+
+# --- Prometheus HTTP API --------------------------------------------------------
+
+
+def http_get_json(url: str, params: Mapping[str, str] | None = None, timeout: float = 10.0) -> Any:
+    if params:
+        url = url + "?" + urllib.parse.urlencode(params)
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def http_post_json(url: str, body: Any, timeout: float = 10.0) -> Any:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        raw = response.read()
+        return json.loads(raw) if raw else None
+
+
+def prom_query(prometheus: ManagedProcess, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+    """Instant query; returns the result vector (list of {metric, value})."""
+    params = {"query": expr}
+    if at is not None:
+        params["time"] = f"{at:.3f}"
+    answer = http_get_json(prometheus.base_url + "/api/v1/query", params)
+    if answer.get("status") != "success":
+        raise RuntimeError(f"query {expr!r} failed: {answer}")
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def prom_scalar(prometheus: ManagedProcess, expr: str, at: float | None = None) -> float:
+    """Instant query that must return exactly one sample; returns its value."""
+    result = prom_query(prometheus, expr, at)
+    if len(result) != 1:
+        raise AssertionError(f"{expr!r} returned {len(result)} series: {result}")
+    return float(result[0]["value"][1])
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.5, what: str = "condition") -> Any:
+    """Poll `predicate()` until it returns a truthy value; return that value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
+
+
+@contextlib.contextmanager
+def running(*processes: ManagedProcess) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for proc in reversed(processes):
+            proc.stop()
