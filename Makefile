@@ -64,6 +64,13 @@ bench: bootstrap  ## benchmarks, reported as ratios measured in one run
 dashboards: $(VENV)/.installed  ## regenerate dashboards/*.json from the Python sources
 	$(PY) -m gpucost.dashboards
 
+alertmanager-config: $(VENV)/.installed  ## regenerate alertmanager/*.yml from the generator
+	$(PY) -m gpucost.alerting --mode bot --out alertmanager/alertmanager.yml
+	$(PY) -m gpucost.alerting --mode webhook --teams-from alertmanager/examples/budgets.yaml --out alertmanager/examples/webhook-per-team.yml
+
+rules: $(VENV)/.installed  ## regenerate rules/*.yaml from the rule generator
+	$(PY) -m gpucost.rulegen --out rules/
+
 proto: $(VENV)/.installed  ## regenerate the kubelet pod-resources gRPC code
 	$(PY) -m gpucost.sources.podresources.regenerate
 

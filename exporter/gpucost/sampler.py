@@ -219,14 +219,16 @@ class Sampler:
             self._publish({}, {}, AllocationView(), {})
             return
         clock = self._gpus.now()
-        samples = self._health.run("nvml", lambda: self._sample_devices(clock), {})
+        no_samples: dict[str, GpuSample] = {}
+        samples = self._health.run("nvml", lambda: self._sample_devices(clock), no_samples)
         devices = self._devices
         self._health.run(self._allocations.name, lambda: self._allocations.refresh(devices, clock), None)
         view = self._allocations.current()
         self._health.run("apiserver" if self._metadata.name == "kubernetes" else "metadata",
                          lambda: self._metadata.refresh(clock), None)
         node = self._metadata.node()
-        prices = self._health.run("pricing", lambda: self._quote_prices(node, clock), {})
+        no_prices: dict[str, PriceQuote] = {}
+        prices = self._health.run("pricing", lambda: self._quote_prices(node, clock), no_prices)
         seconds = self._elapsed(clock)
         costs = run_tick(TickInputs(seconds, devices, samples, prices, view.allocations,
                                     self._metadata.pid_to_pod_uid())) if seconds > 0 else []

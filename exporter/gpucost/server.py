@@ -67,14 +67,17 @@ def load_web_config(path: str) -> WebConfig:
         if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
             raise ConfigError(path, f"basic_auth_users.{user}", hashed, "must be a bcrypt hash")
     base = Path(path).parent
-    resolve = (lambda p: str(base / p) if p and not Path(p).is_absolute() else p)  # noqa: E731
+
+    def resolve(name: str) -> str:
+        return str(base / name) if name and not Path(name).is_absolute() else name
+
     return WebConfig(resolve(cert), resolve(key_file), dict(users))
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("http %s", format % args)
 
     def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
@@ -165,7 +168,7 @@ class ExporterServer:
             self._process_registry = CollectorRegistry(auto_describe=False)
             ProcessCollector(registry=self._process_registry)
         self.web = web or WebConfig()
-        self._httpd = _Server((host or "0.0.0.0", port), _Handler)  # noqa: S104 - ":port" means all interfaces
+        self._httpd = _Server((host or "0.0.0.0", port), _Handler)
         self._httpd.owner = self
         self._httpd.web = self.web
         self._httpd._password_cache = {}

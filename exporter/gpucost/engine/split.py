@@ -21,6 +21,7 @@ allocated cost counts as active.  The parts always add up to C (conservation);
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ class DeviceCost:
 
 
 def _clamp_ratio(value: float) -> float:
-    if value != value:  # NaN from a misbehaving driver counts as unknown-but-busy upstream; here: 0
+    if math.isnan(value):  # NaN from a misbehaving driver counts as unknown-but-busy upstream; here: 0
         return 0.0
     return min(max(value, 0.0), 1.0)
 

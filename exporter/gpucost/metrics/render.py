@@ -16,7 +16,7 @@ from gpucost.metrics.names import MetricSpec
 from gpucost.metrics.series import snapshot_series
 from gpucost.snapshot import ExporterSnapshot
 
-__all__ = ["CONTENT_TYPE", "SnapshotRenderer", "format_value", "escape_label_value"]
+__all__ = ["CONTENT_TYPE", "SnapshotRenderer", "escape_label_value", "format_value"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -30,11 +30,12 @@ def _escape_help(text: str) -> str:
 
 
 def format_value(value: float) -> str:
+    value = float(value)  # ints arrive from some sources; Python 3.11 ints lack is_integer()
     if value == math.inf:
         return "+Inf"
     if value == -math.inf:
         return "-Inf"
-    if value != value:
+    if math.isnan(value):
         return "NaN"
     if value.is_integer() and abs(value) < 1e15:
         return f"{value:.1f}"

@@ -80,17 +80,18 @@ def _exporter_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
     yield names.POD_OWNER_INFO, [((o.namespace, o.pod, o.kind, o.name), 1.0) for o in snapshot.owners]
     yield names.COLLECTOR_SUCCESS, [((h.collector,), 1.0 if h.success else 0.0) for h in snapshot.health]
     yield names.COLLECTOR_DURATION, [((h.collector,), h.duration_seconds) for h in snapshot.health]
-    yield names.LAST_SAMPLE, [((), snapshot.last_sample_timestamp)] if snapshot.last_sample_timestamp else []
+    no_labels: tuple[str, ...] = ()
+    yield names.LAST_SAMPLE, [(no_labels, snapshot.last_sample_timestamp)] if snapshot.last_sample_timestamp else []
     yield names.BUILD_INFO, [((snapshot.build_version,), 1.0)]
     yield names.UNMAPPED_DEVICES, [((resource,), float(count))
                                    for resource, count in sorted(snapshot.unmapped_devices.items())]
     unpriced = sum(1 for view in snapshot.devices if not view.price.is_priced)
-    yield names.UNPRICED_DEVICES, [((), float(unpriced))]
+    yield names.UNPRICED_DEVICES, [(no_labels, float(unpriced))]
     if snapshot.catalog_as_of or snapshot.catalog_source:
         yield names.CATALOG_INFO, [((snapshot.catalog_as_of, snapshot.catalog_source), 1.0)]
     else:
         yield names.CATALOG_INFO, []
-    age = [((), snapshot.catalog_as_of_timestamp)] if snapshot.catalog_as_of_timestamp else []
+    age: list[Row] = [(no_labels, snapshot.catalog_as_of_timestamp)] if snapshot.catalog_as_of_timestamp else []
     yield names.CATALOG_AGE, age
 
 

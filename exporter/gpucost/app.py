@@ -1,0 +1,145 @@
+"""Wire the exporter together from a validated config: sources, price book, sampler, server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from gpucost.attribution import (
+    AllocationProvider,
+    AllocationView,
+    MetadataProvider,
+    StaticAllocationProvider,
+    StaticMetadataProvider,
+)
+from gpucost.config import ExporterConfig, node_name_from_env, parse_listen_address
+from gpucost.errors import ConfigError
+from gpucost.model import DeviceAllocation, GpuDevice, NodeInfo, PodMeta
+from gpucost.pricing.book import PriceBook
+from gpucost.pricing.settings import parse_pricing_settings
+from gpucost.sampler import GpuSource, Sampler, SamplerSettings
+from gpucost.server import ExporterServer, load_web_config
+from gpucost.sources.gpu_backend import make_backend
+from gpucost.sources.simulated import ScenarioAllocationSource, SimulatedGpuBackend
+from gpucost.sources.workload_labels import (
+    DEFAULT_WORKLOAD_LABEL_CONFIG,
+    WorkloadLabelMapper,
+    parse_workload_label_config,
+)
+from gpucost.state import StateFile
+
+__all__ = ["Exporter", "build_exporter"]
+
+log = logging.getLogger("gpucost.app")
+
+
+class ScenarioAllocationProvider:
+    """Allocations straight from the simulated node's timeline (no Kubernetes)."""
+
+    name = "scenario"
+
+    def __init__(self, source: ScenarioAllocationSource) -> None:
+        self._source = source
+        self._view = AllocationView()
+
+    def refresh(self, devices: Sequence[GpuDevice], now: float) -> None:
+        self._view = AllocationView(tuple(self._source.allocations()))
+
+    def current(self) -> AllocationView:
+        return self._view
+
+
+class ScenarioMetadataProvider:
+    name = "scenario"
+
+    def __init__(self, source: ScenarioAllocationSource) -> None:
+        self._source = source
+        self._pods: dict[tuple[str, str], PodMeta] = {}
+
+    def refresh(self, now: float) -> None:
+        self._pods = {(p.namespace, p.pod): p for p in self._source.pods()}
+
+    def pod(self, namespace: str, pod: str) -> PodMeta | None:
+        return self._pods.get((namespace, pod))
+
+    def namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        return {}
+
+    def node(self) -> NodeInfo:
+        return self._source.node_info()
+
+    def pid_to_pod_uid(self) -> Callable[[int], str | None] | None:
+        return self._source.pid_to_pod_uid
+
+
+class Exporter:
+    def __init__(self, sampler: Sampler, server: ExporterServer, prices: PriceBook) -> None:
+        self.sampler = sampler
+        self.server = server
+        self._prices = prices
+
+    def start(self) -> None:
+        self.sampler.start()
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.sampler.stop()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the price overrides file now."""
+        changed = self._prices.reload_overrides_if_changed()
+        log.info("SIGHUP: price overrides %s", "reloaded" if changed else "unchanged")
+
+
+def _providers(
+    config: ExporterConfig, backend: GpuSource
+) -> tuple[AllocationProvider, MetadataProvider]:
+    if config.kubernetes.enabled:
+        from gpucost.kube import kubernetes_providers
+
+        return kubernetes_providers(config, backend)
+    if isinstance(backend, SimulatedGpuBackend) and not config.static_allocations:
+        source = backend.allocation_source()
+        return ScenarioAllocationProvider(source), ScenarioMetadataProvider(source)
+    allocations: list[DeviceAllocation] = [s.allocation for s in config.static_allocations]
+    pods = {}
+    for static in config.static_allocations:
+        ref = static.allocation.container
+        pods[(ref.namespace, ref.pod)] = PodMeta(ref.namespace, ref.pod, static.allocation.pod_uid,
+                                                  labels=dict(static.labels))
+    node = NodeInfo(node_name_from_env(config), {})
+    if isinstance(backend, SimulatedGpuBackend):
+        node = backend.allocation_source().node_info()
+    return StaticAllocationProvider(allocations), StaticMetadataProvider(list(pods.values()), node)
+
+
+def build_exporter(config: ExporterConfig) -> Exporter:
+    """Build everything; raises ConfigError for user errors and OSError when the port is taken."""
+    pricing = parse_pricing_settings(config.pricing_raw, config.file)
+    prices = PriceBook.from_settings(pricing)
+    label_config = (
+        DEFAULT_WORKLOAD_LABEL_CONFIG
+        if config.workload_labels_raw is None
+        else parse_workload_label_config(config.workload_labels_raw, config.file)
+    )
+    web = load_web_config(config.web_config_file) if config.web_config_file else None
+    backend = make_backend(config.nvml_backend, config.scenario_file or None, config.simulate_speed)
+    allocations, metadata = _providers(config, backend)
+    settings = SamplerSettings(
+        workload_label_names=label_config.label_names,
+        sample_interval_seconds=config.sample_interval_seconds,
+        checkpoint_interval_seconds=config.checkpoint_interval_seconds,
+        retention_seconds=config.retention_seconds,
+        max_gap_seconds=config.max_gap_seconds,
+    )
+    state = StateFile(config.state_file) if config.state_file else None
+    sampler = Sampler(settings, backend, allocations, metadata, prices, WorkloadLabelMapper(label_config), state)
+    host, port = parse_listen_address(config.listen_address)
+    try:
+        server = ExporterServer(host, port, sampler.snapshot, sampler.readiness_problems,
+                                config.telemetry_path, web)
+    except OSError as exc:
+        raise ConfigError("--web.listen-address", "", config.listen_address,
+                          f"cannot listen: {exc.strerror or exc}") from None
+    return Exporter(sampler, server, prices)

@@ -1,0 +1,99 @@
+"""`gpucost`: the admin command line.
+
+    gpucost validate-config FILE        check an exporter config file without starting
+    gpucost price NODE-OR-GPU           show the resolved price and where it came from
+    gpucost budgets ...                 the budget sidecar's commands (validate, plan, ...)
+    gpucost training-cost --job NS/NAME the cost of a finished Kubernetes Job
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from gpucost import __version__
+from gpucost.cli.common import fail
+from gpucost.errors import UserInputError
+
+__all__ = ["main"]
+
+
+def _validate_config(args: argparse.Namespace) -> int:
+    from gpucost.config import load_config_file
+
+    config = load_config_file(args.file)
+    if config.scenario_file:
+        from gpucost.sources.scenario import load_scenario
+
+        load_scenario(config.scenario_file)
+    print(f"{args.file}: ok")
+    return 0
+
+
+def _price(args: argparse.Namespace) -> int:
+    from gpucost.config import load_config_file, parse_config
+    from gpucost.pricing.book import PriceBook
+    from gpucost.pricing.settings import parse_pricing_settings
+
+    config = load_config_file(args.config_file) if args.config_file else parse_config({}, "")
+    book = PriceBook.from_settings(parse_pricing_settings(config.pricing_raw, config.file))
+    for line in book.explain(args.query):
+        print(line)
+    return 0
+
+
+def _budgets(args: argparse.Namespace) -> int:
+    from gpucost.budgets.cli import main as budgets_main
+
+    return int(budgets_main(args.rest))
+
+
+def _training_cost(args: argparse.Namespace) -> int:
+    from gpucost.instrument.training_cli import run
+
+    return int(run(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gpucost", description="gpucost admin commands.")
+    parser.add_argument("--version", action="version", version=f"gpucost {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate-config", help="validate an exporter config file")
+    validate.add_argument("file")
+    validate.set_defaults(handler=_validate_config)
+
+    price = commands.add_parser("price", help="show the resolved price of an instance type or GPU model")
+    price.add_argument("query", metavar="NODE-OR-GPU",
+                       help="instance type (p4d.24xlarge, optionally @region) or GPU model (A100-80GB)")
+    price.add_argument("--config.file", dest="config_file", default="",
+                       help="exporter config whose pricing section applies")
+    price.set_defaults(handler=_price)
+
+    budgets = commands.add_parser("budgets", help="budget sidecar commands (see gpucost budgets --help)",
+                                  add_help=False)
+    budgets.add_argument("rest", nargs=argparse.REMAINDER)
+    budgets.set_defaults(handler=_budgets)
+
+    try:
+        from gpucost.instrument.training_cli import add_parser as add_training_parser
+    except ImportError:  # the [mlflow] extra is optional
+        pass
+    else:
+        training = add_training_parser(commands)
+        training.set_defaults(handler=_training_cost)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except UserInputError as exc:
+        return fail(f"gpucost {args.command}: {exc.one_line()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Code generated from ../api.proto by regenerate.py; do not edit."""

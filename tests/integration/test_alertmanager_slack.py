@@ -1,0 +1,366 @@
+"""gpucost's Alertmanager config and Slack template, end to end through a real Alertmanager 0.25.
+
+Alerts are posted to Alertmanager's API (`POST /api/v2/alerts`) as Prometheus would
+send them; Alertmanager renders `alertmanager/templates/gpucost.tmpl` and posts to
+a local Slack sink.  Timings are seconds (group_wait 1s, group_interval 1s).
+
+Alertmanager 0.25's Slack notifier retries 5xx inside one flush (exponential
+backoff from 0.5 s) but treats 429 as a permanent error for that flush and ignores
+Retry-After; the notification log is not written, so the next flush (one
+group_interval later) sends it again.  Either way a message is delivered once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpucost.alerting import DeliveryMode, Settings, TeamChannel, Timings, render_config
+from tests.support.servers import REPO_ROOT, ManagedProcess, http_post_json, start_alertmanager
+from tests.support.slack_sink import SlackSink, render_slack_message
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+TEMPLATES_DIR = REPO_ROOT / "alertmanager" / "templates"
+FAST = Timings(
+    group_wait="1s",
+    group_interval="1s",
+    repeat_interval="1h",
+    budget_repeat_interval={"50": "1h", "80": "1h", "100": "1h", "125": "1h"},
+)
+# How long to keep watching after the expected messages so that an extra one would show up.
+SETTLE_SECONDS = 3.0
+
+ALERTNAMES = {
+    "50": "GpuCostBudget50PercentUsed",
+    "80": "GpuCostBudget80PercentUsed",
+    "100": "GpuCostBudget100PercentUsed",
+    "125": "GpuCostBudget125PercentUsed",
+}
+SEVERITY = {"50": "info", "80": "warning", "100": "critical", "125": "critical"}
+
+
+def budget_alert(
+    team: str,
+    threshold: str,
+    *,
+    spend: str,
+    budget: str = "20,000.00",
+    percent: str | None = None,
+    budget_name: str | None = None,
+    slack_channel: str | None = None,
+    forecast: str = "24,000.00",
+    top_model: str = "model-v3",
+    ends_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A budget alert with exactly the contract's labels and annotations."""
+    labels = {
+        "alertname": ALERTNAMES[threshold],
+        "team": team,
+        "budget": budget_name or f"{team}-monthly",
+        "threshold": threshold,
+        "severity": SEVERITY[threshold],
+    }
+    if slack_channel:
+        labels["slack_channel"] = slack_channel
+    alert: dict[str, Any] = {
+        "labels": labels,
+        "annotations": {
+            "current_spend_usd": spend,
+            "budget_usd": budget,
+            "percent_used": percent or threshold,
+            "forecast_usd": forecast,
+            "top_model": top_model,
+            "summary": f"{team} used {percent or threshold}% of budget {labels['budget']}",
+            "description": f"Month-to-date GPU spend is ${spend} of ${budget}.",
+            "runbook_url": "https://runbooks.example/gpucost#budget",
+            "dashboard_url": f"https://grafana.example/d/gpucost-team?var-team={team}",
+        },
+    }
+    if ends_at is not None:
+        alert["endsAt"] = ends_at.isoformat()
+    return alert
+
+
+def plain_alert(alertname: str, labels: Mapping[str, str], summary: str) -> dict[str, Any]:
+    return {
+        "labels": {"alertname": alertname, **labels},
+        "annotations": {
+            "summary": summary,
+            "description": f"{summary} (details)",
+            "runbook_url": "https://rb.example",
+        },
+    }
+
+
+def post_alerts(alertmanager: ManagedProcess, alerts: list[dict[str, Any]]) -> None:
+    http_post_json(alertmanager.base_url + "/api/v2/alerts", alerts)
+
+
+@pytest.fixture
+def sink() -> Iterator[SlackSink]:
+    with SlackSink() as running_sink:
+        yield running_sink
+
+
+def start_gpucost_alertmanager(
+    tmp_path: Path, sink: SlackSink, mode: DeliveryMode, teams: tuple[TeamChannel, ...] = ()
+) -> ManagedProcess:
+    """Alertmanager with the generated config, Slack pointed at the sink, secrets in files."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "slack-bot-token").write_text("xoxb-fake-test-token\n")
+    (secrets / "slack-webhook-platform").write_text(sink.webhook_url("platform") + "\n")
+    for team in teams:
+        (secrets / f"slack-webhook-team-{team.team}").write_text(sink.webhook_url(team.team) + "\n")
+    settings = Settings(
+        mode=mode,
+        teams=teams,
+        secrets_dir=str(secrets),
+        templates_dir=str(TEMPLATES_DIR),
+        slack_api_url=sink.chat_post_message_url,
+        timings=FAST,
+    )
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(render_config(settings))
+    return start_alertmanager(tmp_path, config)
+
+
+@pytest.fixture
+def bot_alertmanager(tmp_path: Path, sink: SlackSink) -> Iterator[ManagedProcess]:
+    with start_gpucost_alertmanager(tmp_path, sink, DeliveryMode.BOT) as alertmanager:
+        yield alertmanager
+
+
+def settle_and_get(sink: SlackSink, expected: int, timeout: float = 15.0) -> list[Any]:
+    """Wait for `expected` delivered messages, then make sure no more arrive."""
+    sink.wait_for(expected, timeout, delivered_only=True)
+    time.sleep(SETTLE_SECONDS)
+    delivered = sink.messages()
+    assert len(delivered) == expected, [render_slack_message(m) for m in delivered]
+    return delivered
+
+
+# --- bot token mode (chat.postMessage) -----------------------------------------------
+
+
+def test_bot_mode_posts_each_team_only_its_highest_tier_in_its_own_channel(
+    sink: SlackSink, bot_alertmanager: ManagedProcess
+) -> None:
+    nlp = [budget_alert("nlp", "50", spend="10,000.00")]
+    vision = [
+        budget_alert("vision", "50", spend="6,000.00", budget="12,000.00", slack_channel="#vision-budget")
+    ]
+    post_alerts(bot_alertmanager, nlp + vision)
+    sink.wait_for(2, 15, delivered_only=True)
+
+    nlp.append(budget_alert("nlp", "80", spend="16,000.00"))
+    post_alerts(bot_alertmanager, nlp + vision)
+    sink.wait_for(3, 15, delivered_only=True)
+
+    nlp.append(budget_alert("nlp", "100", spend="20,050.00", percent="100"))
+    vision += [
+        budget_alert("vision", "80", spend="9,600.00", budget="12,000.00", slack_channel="#vision-budget"),
+        budget_alert("vision", "100", spend="12,000.00", budget="12,000.00", slack_channel="#vision-budget"),
+    ]
+    post_alerts(bot_alertmanager, nlp + vision)
+    settle_and_get(sink, 5)
+
+    nlp_messages = sink.messages("#team-nlp-alerts")
+    assert [m.title for m in nlp_messages] == [
+        "📊 nlp Spend Alert",
+        "⚠️ nlp Spend Alert",
+        "🚨 nlp Spend Alert",
+    ]
+    assert [
+        (m.field("Current Spend"), m.field("Monthly Budget"), m.field("Budget Used")) for m in nlp_messages
+    ] == [
+        ("$10,000.00", "$20,000.00", "50%"),
+        ("$16,000.00", "$20,000.00", "80%"),
+        ("$20,050.00", "$20,000.00", "100%"),
+    ]
+    assert [m.attachments[0]["color"] for m in nlp_messages] == ["good", "warning", "danger"]
+    assert nlp_messages[1].attachments[0]["text"] == (
+        "Review inference costs for model-v3.\nForecast for the month: *$24,000.00* · Top model: *model-v3*"
+    )
+    assert nlp_messages[2].attachments[0]["text"].startswith("Budget exceeded. Immediate action required.\n")
+
+    # vision's budget carries slack_channel, which wins over #team-vision-alerts; 80 % was inhibited by 100 %.
+    vision_messages = sink.messages("#vision-budget")
+    assert [m.title for m in vision_messages] == ["📊 vision Spend Alert", "🚨 vision Spend Alert"]
+    assert vision_messages[1].field("Current Spend") == "$12,000.00"
+    assert sink.messages("#team-vision-alerts") == []
+
+
+def test_bot_mode_request_is_what_chat_post_message_expects(
+    sink: SlackSink, bot_alertmanager: ManagedProcess
+) -> None:
+    post_alerts(bot_alertmanager, [budget_alert("nlp", "80", spend="16,000.00")])
+    [message] = settle_and_get(sink, 1)
+
+    assert message.path == "/api/chat.postMessage"
+    assert message.headers["Authorization"] == "Bearer xoxb-fake-test-token"
+    assert message.headers["Content-Type"].startswith("application/json")
+    attachment = message.attachments[0]
+    assert attachment["actions"] == [
+        {
+            "type": "button",
+            "text": "Open dashboard",
+            "url": "https://grafana.example/d/gpucost-team?var-team=nlp",
+        },
+        {"type": "button", "text": "Runbook", "url": "https://runbooks.example/gpucost#budget"},
+    ]
+    assert attachment["title_link"] == "https://grafana.example/d/gpucost-team?var-team=nlp"
+    assert attachment["footer"] == "gpucost · budget nlp-monthly · 80% tier"
+    assert attachment["fallback"] == "⚠️ nlp Spend Alert: $16,000.00 of $20,000.00 (80%)"
+    assert [f["short"] for f in attachment["fields"]] == [True, True, True]
+
+
+def test_team_name_with_markup_is_escaped_and_cannot_add_a_link(
+    sink: SlackSink, bot_alertmanager: ManagedProcess
+) -> None:
+    team = 'ml<&*"team'
+    injected_model = "<https://evil.example/|click me>"
+    post_alerts(
+        bot_alertmanager,
+        [
+            budget_alert(team, threshold, spend="20,100.00", percent=threshold, top_model=injected_model)
+            for threshold in ("50", "80", "100")
+        ],
+    )
+    [message] = settle_and_get(sink, 1)
+
+    json.loads(message.raw_body)  # Alertmanager's own JSON encoding survived the quotes
+    assert message.channel == '#team-ml<&*"team-alerts'
+    attachment = message.attachments[0]
+    assert attachment["title"] == '🚨 ml&lt;&amp;*"team Spend Alert'
+    assert "&lt;https://evil.example/|click me&gt;" in attachment["text"]
+    assert "<https://" not in attachment["text"]
+    rendered = render_slack_message(message)
+    assert '🚨 ml<&*"team Spend Alert' in rendered
+    assert "click me (https://evil.example/)" not in rendered
+
+
+def test_125_percent_supersedes_100_and_says_when_spend_is_back_under(
+    sink: SlackSink, bot_alertmanager: ManagedProcess
+) -> None:
+    over = budget_alert("search", "100", spend="26,000.00", percent="130")
+    far_over = budget_alert("search", "125", spend="26,000.00", percent="130")
+    post_alerts(bot_alertmanager, [over, far_over])
+    [first] = settle_and_get(sink, 1)
+    assert first.title == "🚨 search Spend Alert"
+    assert first.attachments[0]["footer"].endswith("125% tier")
+
+    # The budget was raised to 22,000: 125 % resolves, 100 % (inhibited until now) speaks.
+    raised = budget_alert("search", "100", spend="26,000.00", budget="22,000.00", percent="118")
+    resolved = budget_alert(
+        "search", "125", spend="26,000.00", budget="22,000.00", percent="118", ends_at=datetime.now(UTC)
+    )
+    post_alerts(bot_alertmanager, [raised, resolved])
+    messages = settle_and_get(sink, 3)[1:]
+    by_footer = {m.attachments[0]["footer"]: m for m in messages}
+    assert by_footer["gpucost · budget search-monthly · 125% tier"].title == "✅ search Spend Alert resolved"
+    assert by_footer["gpucost · budget search-monthly · 125% tier"].attachments[0]["color"] == "good"
+    assert by_footer["gpucost · budget search-monthly · 100% tier"].title == "🚨 search Spend Alert"
+    assert by_footer["gpucost · budget search-monthly · 100% tier"].field("Budget Used") == "118%"
+
+
+def test_non_budget_alerts_go_to_the_team_or_platform_channel_by_label(
+    sink: SlackSink, bot_alertmanager: ManagedProcess
+) -> None:
+    exporter = {
+        "audience": "platform",
+        "cluster": "east",
+        "job": "gpucost",
+        "instance": "node-a:9835",
+        "severity": "critical",
+    }
+    post_alerts(
+        bot_alertmanager,
+        [
+            plain_alert(
+                "GpuIdleWaste", {"team": "nlp", "cluster": "west", "severity": "warning"}, "nlp idles 3 GPUs"
+            ),
+            plain_alert("GpuCostExporterDown", exporter, "gpucost exporter on node-a is down"),
+            # Computed from the down exporter's data: inhibited (same job/instance; same cluster).
+            plain_alert("GpuCostUnpricedGpus", {**exporter, "severity": "warning"}, "2 GPUs have no price"),
+            plain_alert(
+                "GpuCostAnomaly", {"team": "nlp", "cluster": "east", "severity": "warning"}, "spend fell"
+            ),
+            plain_alert(
+                "GpuCostPricesStale", {"audience": "platform", "severity": "warning"}, "prices are 9 days old"
+            ),
+        ],
+    )
+    settle_and_get(sink, 3)
+
+    [idle] = sink.messages("#team-nlp-alerts")
+    assert idle.title == "⚠️ GpuIdleWaste · nlp"
+    assert idle.attachments[0]["text"].startswith("*nlp idles 3 GPUs*\nnlp idles 3 GPUs (details)\n")
+    assert "<https://rb.example|Runbook>" in idle.attachments[0]["text"]
+    platform_titles = sorted(m.title for m in sink.messages("#gpucost-platform"))
+    assert platform_titles == ["⚠️ GpuCostPricesStale", "🚨 GpuCostExporterDown"]
+
+
+# --- Slack failures: delivered once, not lost, not duplicated --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [
+        ((429, {"Retry-After": "1"}), "not retried in the flush; sent again at the next group_interval"),
+        ((500, {}), "retried with backoff inside the same flush"),
+    ],
+)
+def test_slack_failure_then_success_delivers_exactly_once(
+    sink: SlackSink, bot_alertmanager: ManagedProcess, failure: tuple[int, dict[str, str]], why: str
+) -> None:
+    sink.script([failure])
+    post_alerts(bot_alertmanager, [budget_alert("nlp", "80", spend="16,000.00")])
+    [delivered] = settle_and_get(sink, 1)
+
+    assert [r.status for r in sink.requests] == [failure[0], 200], why
+    assert delivered.title == "⚠️ nlp Spend Alert"
+    first, second = sink.requests
+    assert first.body == second.body
+
+
+# --- incoming webhook per team ------------------------------------------------------------
+
+
+def test_webhook_mode_posts_to_each_teams_own_webhook(tmp_path: Path, sink: SlackSink) -> None:
+    teams = (TeamChannel("nlp", "#team-nlp-alerts"), TeamChannel("vision", "#vision-budget"))
+    with start_gpucost_alertmanager(tmp_path, sink, DeliveryMode.WEBHOOK, teams) as alertmanager:
+        post_alerts(
+            alertmanager,
+            [
+                budget_alert("nlp", "80", spend="16,000.00"),
+                budget_alert("nlp", "50", spend="16,000.00"),
+                budget_alert("vision", "100", spend="12,500.00", budget="12,000.00", percent="104"),
+                # A team without a webhook still reaches a human: the platform channel.
+                budget_alert("unlisted", "50", spend="1,000.00", budget="2,000.00"),
+            ],
+        )
+        settle_and_get(sink, 3)
+
+    [nlp] = sink.messages(path="/services/T000/B000/nlp")
+    assert (nlp.title, nlp.channel, nlp.field("Budget Used")) == (
+        "⚠️ nlp Spend Alert",
+        "#team-nlp-alerts",
+        "80%",
+    )
+    assert "Authorization" not in nlp.headers
+    [vision] = sink.messages(path="/services/T000/B000/vision")
+    assert (vision.title, vision.channel, vision.field("Budget Used")) == (
+        "🚨 vision Spend Alert",
+        "#vision-budget",
+        "104%",
+    )
+    [unlisted] = sink.messages(path="/services/T000/B000/platform")
+    assert unlisted.title == "ℹ️ GpuCostBudget50PercentUsed · unlisted"

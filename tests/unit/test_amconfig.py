@@ -1,0 +1,184 @@
+"""The Alertmanager config generator: committed files match it, the budgets reader is tolerant and strict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gpucost.alerting import BUDGET_ALERTS, DeliveryMode, Settings, TeamChannel, build_config, render_config
+from gpucost.alerting.__main__ import main
+from gpucost.alerting.teams import parse_budget_teams, read_budget_teams
+from gpucost.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BOT_CONFIG = REPO_ROOT / "alertmanager" / "alertmanager.yml"
+WEBHOOK_CONFIG = REPO_ROOT / "alertmanager" / "examples" / "webhook-per-team.yml"
+EXAMPLE_BUDGETS = REPO_ROOT / "alertmanager" / "examples" / "budgets.yaml"
+
+# The committed files and the arguments that produce them (same as `make alertmanager-config`).
+COMMITTED = {
+    BOT_CONFIG: ["--mode", "bot"],
+    WEBHOOK_CONFIG: ["--mode", "webhook", "--teams-from", str(EXAMPLE_BUDGETS)],
+}
+
+
+@pytest.mark.parametrize("committed", list(COMMITTED), ids=lambda p: p.name)
+def test_committed_config_matches_the_generator(tmp_path: Path, committed: Path) -> None:
+    out = tmp_path / "out.yml"
+    assert main([*COMMITTED[committed], "--out", str(out)]) == 0
+    assert out.read_text() == committed.read_text(), (
+        f"{committed} drifted from the generator; regenerate with `make alertmanager-config`"
+    )
+
+
+def receivers(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r["slack_configs"][0] for r in config["receivers"]}
+
+
+def test_budget_tiers_inhibit_every_lower_tier_of_the_same_team_and_budget() -> None:
+    rules = build_config(Settings())["inhibit_rules"]
+    budget_rules = [r for r in rules if "GpuCostBudget" in r["source_matchers"][0]]
+    assert [(r["source_matchers"], r["target_matchers"], r["equal"]) for r in budget_rules] == [
+        (
+            ['alertname="GpuCostBudget125PercentUsed"'],
+            ['alertname=~"GpuCostBudget(50|80|100)PercentUsed"'],
+            ["team", "budget"],
+        ),
+        (
+            ['alertname="GpuCostBudget100PercentUsed"'],
+            ['alertname=~"GpuCostBudget(50|80)PercentUsed"'],
+            ["team", "budget"],
+        ),
+        (
+            ['alertname="GpuCostBudget80PercentUsed"'],
+            ['alertname=~"GpuCostBudget(50)PercentUsed"'],
+            ["team", "budget"],
+        ),
+    ]
+
+
+def test_exporter_down_never_inhibits_budget_alerts() -> None:
+    rules = build_config(Settings())["inhibit_rules"]
+    exporter_targets = " ".join(
+        str(r["target_matchers"]) for r in rules if "ExporterDown" in r["source_matchers"][0]
+    )
+    assert "GpuCostBudget" not in exporter_targets
+    assert "GpuIdleWaste" in exporter_targets and "GpuCostUnpricedGpus" in exporter_targets
+
+
+def test_repeat_intervals_per_tier_and_resolved_only_at_or_over_budget() -> None:
+    config = build_config(Settings())
+    budget_route = config["route"]["routes"][1]
+    tiers = {r["matchers"][0]: (r["receiver"], r["repeat_interval"]) for r in budget_route["routes"]}
+    assert tiers == {
+        f'alertname="{BUDGET_ALERTS["50"]}"': ("slack-team-budgets", "24h"),
+        f'alertname="{BUDGET_ALERTS["80"]}"': ("slack-team-budgets", "12h"),
+        f'alertname="{BUDGET_ALERTS["100"]}"': ("slack-team-budgets-critical", "4h"),
+        f'alertname="{BUDGET_ALERTS["125"]}"': ("slack-team-budgets-critical", "4h"),
+    }
+    slack = receivers(config)
+    assert slack["slack-team-budgets"]["send_resolved"] is False
+    assert slack["slack-team-budgets-critical"]["send_resolved"] is True
+    assert budget_route["group_by"] == ["team", "budget", "alertname"]
+
+
+def test_bot_mode_reads_the_token_from_a_file_and_picks_the_channel_per_alert() -> None:
+    slack = receivers(build_config(Settings(secrets_dir="/run/secrets")))
+    for config in slack.values():
+        assert config["api_url"] == "https://slack.com/api/chat.postMessage"
+        assert config["http_config"]["authorization"]["credentials_file"] == "/run/secrets/slack-bot-token"
+    assert slack["slack-team-budgets"]["channel"] == '{{ template "gpucost.slack.team_channel" . }}'
+
+
+def test_webhook_mode_has_one_receiver_set_per_team_and_no_inline_url() -> None:
+    teams = (TeamChannel("nlp", "#team-nlp-alerts"), TeamChannel("vision", "#vision-budget"))
+    config = build_config(Settings(mode=DeliveryMode.WEBHOOK, teams=teams, secrets_dir="/s"))
+    slack = receivers(config)
+    assert sorted(slack) == [
+        "slack-platform",
+        "team-nlp-alerts",
+        "team-nlp-budgets",
+        "team-nlp-budgets-critical",
+        "team-vision-alerts",
+        "team-vision-budgets",
+        "team-vision-budgets-critical",
+    ]
+    assert slack["team-vision-budgets"]["api_url_file"] == "/s/slack-webhook-team-vision"
+    assert slack["team-vision-budgets"]["channel"] == "#vision-budget"
+    assert all("api_url" not in c for c in slack.values())
+    assert "hooks.slack.com" not in render_config(Settings(mode=DeliveryMode.WEBHOOK, teams=teams))
+
+
+def test_rendered_yaml_has_no_anchors_and_parses_back() -> None:
+    text = render_config(Settings())
+    assert "&id" not in text and "*id" not in text
+    assert yaml.safe_load(text) == build_config(Settings())
+
+
+# --- budgets.yaml reader ------------------------------------------------------------
+
+
+def test_example_budgets_yield_teams_with_default_or_own_channel() -> None:
+    assert read_budget_teams(EXAMPLE_BUDGETS) == (
+        TeamChannel("nlp", "#team-nlp-alerts"),
+        TeamChannel("recsys", "#team-recsys-alerts"),
+        TeamChannel("vision", "#vision-budget"),
+    )
+
+
+def test_reader_ignores_keys_it_does_not_own_and_budgets_without_a_team() -> None:
+    document = {
+        "version": 3,
+        "budgets": [
+            {"name": "a", "scope": {"team": "nlp", "model": "m"}, "amount": {"usd": 5}, "clouds": ["gcp"]},
+            {"name": "b", "scope": {"cost_center": "cc-1"}},
+            {"name": "c", "scope": {"team": "nlp"}, "slack_channel": "#other"},
+        ],
+    }
+    assert parse_budget_teams(document) == (TeamChannel("nlp", "#team-nlp-alerts"),)
+
+
+@pytest.mark.parametrize(
+    ("document", "key_path"),
+    [
+        ([], ""),
+        ({"budget": []}, "budgets"),
+        ({"budgets": {"team": "x"}}, "budgets"),
+        ({"budgets": ["nlp"]}, "budgets[0]"),
+        ({"budgets": [{"name": "a", "scope": "nlp"}]}, "budgets[0].scope"),
+        ({"budgets": [{"name": "a", "scope": {"team": "nlp team"}}]}, "budgets[0].scope.team"),
+        ({"budgets": [{"name": "a", "scope": {"team": 7}}]}, "budgets[0].scope.team"),
+        (
+            {"budgets": [{"name": "a", "scope": {"team": "a"}, "slack_channel": "#a b"}]},
+            "budgets[0].slack_channel",
+        ),
+    ],
+)
+def test_malformed_budgets_raise_config_error_naming_the_key(document: Any, key_path: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_budget_teams(document, file="budgets.yaml")
+    assert error.value.key_path == key_path
+    assert error.value.file == "budgets.yaml"
+
+
+def test_cli_reports_a_bad_budgets_file_in_one_line_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets: [unclosed\n")
+    assert main(["--teams-from", str(budgets), "--mode", "webhook"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {budgets}:") and err.count("\n") == 1
+
+
+def test_cli_needs_teams_for_webhook_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--mode", "webhook"]) == 2
+    assert "webhook mode needs" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_team_that_is_not_a_label_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--team", "nlp", "--team", 'x"}}{{', "--mode", "webhook"]) == 2
+    assert "--team" in capsys.readouterr().err
