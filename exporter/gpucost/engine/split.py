@@ -90,11 +90,8 @@ def _merge_holders(holders: Sequence[Holder]) -> list[Holder]:
         if previous is None:
             merged[holder.container] = Holder(holder.container, share, holder.busy)
             continue
-        busy: float | None
-        if previous.busy is None and holder.busy is None:
-            busy = None
-        else:
-            busy = (previous.busy or 0.0) + (holder.busy or 0.0)
+        unmeasured = previous.busy is None and holder.busy is None
+        busy = None if unmeasured else (previous.busy or 0.0) + (holder.busy or 0.0)
         merged[holder.container] = Holder(holder.container, previous.share + share, busy)
     return sorted(merged.values(), key=lambda h: h.container)
 
@@ -122,10 +119,9 @@ def split_device_cost(tick: DeviceTick) -> DeviceCost:
     measured = [max(h.busy, 0.0) if h.busy is not None else None for h in holders]
     measured_sum = sum(b for b in measured if b is not None)
     use_measured = any(b is not None for b in measured) and measured_sum > 0.0
-    if use_measured:
-        active_weights = [(b or 0.0) / measured_sum for b in measured]
-    else:
-        active_weights = [s / allocated for s in shares]
+    active_weights = (
+        [(b or 0.0) / measured_sum for b in measured] if use_measured else [s / allocated for s in shares]
+    )
 
     results = tuple(
         HolderCost(

@@ -55,7 +55,9 @@ def _device_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
 def _ledger_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
     ledger = snapshot.ledger
     gpus = sorted(ledger.gpus.items())
-    yield names.GPU_ENERGY, [((uuid,), c.energy_joules) for uuid, c in gpus]
+    # NVML reports no energy for MIG slices (the board's energy is the parent's): no flat-zero series.
+    slices = {view.device.uuid for view in snapshot.devices if view.device.is_mig}
+    yield names.GPU_ENERGY, [((uuid,), c.energy_joules) for uuid, c in gpus if uuid not in slices]
     yield names.GPU_COST, [((uuid,), c.cost_usd) for uuid, c in gpus]
     yield names.GPU_ALLOCATED_COST, [((uuid,), c.allocated_usd) for uuid, c in gpus]
     yield names.GPU_UNALLOCATED_COST, [((uuid,), c.unallocated_usd) for uuid, c in gpus]

@@ -86,10 +86,11 @@ class RuleOptions:
             "exporter_down_for", "collector_failing_for", "unpriced_for",
         ):
             duration_seconds(getattr(self, name))
-        if duration_seconds(self.rate_window) > 300:
-            # The month-to-date integral samples the recorded rate every rate_window;
-            # beyond the 5m lookback delta a step could miss the recorded sample.
-            raise ValueError("rate_window must be at most 5m (the PromQL lookback delta)")
+        window = duration_seconds(self.rate_window)
+        if window > 300 or 3600 % window:
+            # The current hour of month-to-date spend integrates the recorded rate every
+            # rate_window: the window must tile the hour and stay within the 5m lookback delta.
+            raise ValueError("rate_window must divide 1h and be at most 5m")
         for label in ("team", "model"):
             if label not in self.workload_labels:
                 raise ValueError(f"workload_labels must contain {label!r}")
@@ -119,7 +120,7 @@ def _month_index_of_step_start() -> str:
 def _month_index_at_end() -> str:
     # `@ end()` pins the inner subquery to the rule's evaluation time although it is
     # evaluated at every step of the outer 31d subquery (Prometheus 2.42 and VictoriaMetrics).
-    return "scalar(max_over_time((year() * 12 + month())[1m:1m] @ end()))"
+    return "scalar(last_over_time((year() * 12 + month())[1m:1m] @ end()))"
 
 
 def _seconds_left_in_month() -> str:
@@ -240,18 +241,32 @@ def _rate_rules(options: RuleOptions) -> list[dict[str, Any]]:
 def _month_to_date_rules(options: RuleOptions) -> list[dict[str, Any]]:
     r = _rate(options)
     w = options.rate_window
-    step_hours = f"{duration_seconds(w)} / 3600"
     mtd = "gpucost_spend_usd:month_to_date"
     forecast = "gpucost_spend_usd:forecast_month_end"
+    same_month = f"{_month_index_of_step_start()} == {_month_index_at_end()}"
+    same_hour = "hour(vector(time() - 1)) == scalar(last_over_time(hour()[1m:1m] @ end()))"
     rules = [
         _record(
+            "namespace_team_model:gpucost_spend_usd:increase1h",
+            "sum by (namespace, team, model) (increase(gpucost_workload_gpu_cost_usd_total[1h]))\n",
+        ),
+        _record(
             f"namespace_team_model:{mtd}",
-            "sum_over_time(\n"
-            "  (\n"
-            f"      namespace_team_model:gpucost_cost_usd_per_hour:{r}\n"
-            f"    and on () ({_month_index_of_step_start()} == {_month_index_at_end()})\n"
-            f"  )[31d:{w}]\n"
-            f") * {step_hours}\n",
+            "sum by (namespace, team, model) (\n"
+            "    label_replace(\n"
+            "      sum_over_time(\n"
+            f"        (namespace_team_model:gpucost_spend_usd:increase1h and on () ({same_month}))[31d:1h]\n"
+            "      ),\n"
+            '      "part", "completed_hours", "", ""\n'
+            "    )\n"
+            "  or\n"
+            "    label_replace(\n"
+            "      sum_over_time(\n"
+            f"        (namespace_team_model:gpucost_cost_usd_per_hour:{r} and on () ({same_hour}))[1h:{w}]\n"
+            f"      ) * {duration_seconds(w)} / 3600,\n"
+            '      "part", "current_hour", "", ""\n'
+            "    )\n"
+            ")\n",
         ),
         _record(f"namespace_team:{mtd}", f"sum by (namespace, team) (namespace_team_model:{mtd})\n"),
         _record(f"team_model:{mtd}", f"sum by (team, model) (namespace_team_model:{mtd})\n"),
@@ -270,7 +285,7 @@ def _month_to_date_rules(options: RuleOptions) -> list[dict[str, Any]]:
         _record(f"team:{forecast}", f"sum by (team) (namespace_team_model:{forecast})\n"),
         _record(
             "team:gpucost_cost_usd_per_hour:avg7d",
-            f"sum_over_time(team:gpucost_cost_usd_per_hour:{r}[7d:{w}]) * {duration_seconds(w)} / (7 * 86400)\n",
+            "sum by (team) (sum_over_time(namespace_team_model:gpucost_spend_usd:increase1h[7d:1h])) / (7 * 24)\n",
         ),
         _record(
             f"team:{forecast}_7d",
@@ -336,10 +351,13 @@ def render_rules(options: RuleOptions) -> str:
     """The recording-rules file as YAML text."""
     document = {
         "groups": [
-            {"name": "gpucost.rates", "rules": _rate_rules(options)},
-            {"name": "gpucost.month_to_date", "rules": _month_to_date_rules(options)},
+            # One group: the month-to-date and baseline rules read the rates recorded in the
+            # same evaluation, which only rule order within a group guarantees.
+            {
+                "name": "gpucost.cost",
+                "rules": _rate_rules(options) + _month_to_date_rules(options) + _anomaly_baseline_rules(options),
+            },
             {"name": "gpucost.runs", "rules": _run_rules(options)},
-            {"name": "gpucost.baselines", "rules": _anomaly_baseline_rules(options)},
         ]
     }
     return _dump(document, "recording")

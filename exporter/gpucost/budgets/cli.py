@@ -1,0 +1,226 @@
+"""`gpucost-budgets`: the budget sidecar and its one-shot commands.
+
+serve | validate FILE | plan | sync | reconcile --date | digest --team | price-sync.
+User errors are one line on stderr and exit code 2; a cloud that cannot be
+reached is one line and exit code 1.  Credentials come from the standard
+chains (AWS environment/profile/IRSA, GCP Application Default Credentials,
+SLACK_BOT_TOKEN), never from the budgets file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gpucost.budgets.spec import BudgetFile, Month, load_budget_file
+from gpucost.errors import SourceUnavailable, UserInputError
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("gpucost.budgets")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpucost-budgets",
+        description="Budgets as code: metrics, AWS/GCP budget sync, price sync, reconciliation, digest.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--budgets.file", dest="budgets_file", default="/etc/gpucost/budgets.yaml", type=Path)
+    common.add_argument(
+        "--log.level", dest="log_level", default="info", choices=("debug", "info", "warning", "error")
+    )
+    common.add_argument("--dry-run", dest="dry_run", action="store_true", help="plan and log, never write")
+
+    clouds = argparse.ArgumentParser(add_help=False)
+    clouds.add_argument("--aws.enabled", dest="aws_enabled", action="store_true", help="sync AWS Budgets")
+    clouds.add_argument("--aws.account-id", dest="aws_account_id", default="", help="default: from STS")
+    clouds.add_argument("--aws.region", dest="aws_region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    clouds.add_argument(
+        "--gcp.billing-account", dest="gcp_billing_account", default="", help="enables GCP budgets"
+    )
+    clouds.add_argument(
+        "--gcp.projects", dest="gcp_projects", default="", help="comma-separated project filter"
+    )
+    clouds.add_argument("--gcp.pubsub-topic", dest="gcp_pubsub_topic", default="", help="projects/P/topics/T")
+    clouds.add_argument("--gcp.api-endpoint", dest="gcp_api_endpoint", default="", help=argparse.SUPPRESS)
+    clouds.add_argument("--gcp.region", dest="gcp_region", default="us-central1")
+
+    prom = argparse.ArgumentParser(add_help=False)
+    prom.add_argument("--prometheus.url", dest="prometheus_url", default="http://prometheus:9090")
+
+    serve = sub.add_parser("serve", parents=[common, clouds, prom], help="run the sidecar")
+    serve.add_argument("--web.listen-address", dest="listen_address", default=":9836")
+    serve.add_argument("--sync.interval", dest="sync_interval", default="1h", help="cloud budget sync period")
+    serve.add_argument("--price-sync.interval", dest="price_sync_interval", default="24h")
+    serve.add_argument("--price-sync.overrides-file", dest="overrides_file", type=Path, default=None)
+    serve.add_argument("--reconcile.hour", dest="reconcile_hour", type=int, default=6, help="UTC hour, 0-23")
+    serve.add_argument("--reconcile.lag-hours", dest="lag_hours", type=float, default=24.0)
+    serve.add_argument("--digest.weekday", dest="digest_weekday", type=int, default=0, help="0 = Monday")
+    serve.add_argument("--kubeconfig", dest="kubeconfig", default=None)
+    serve.add_argument("--reload.interval", dest="reload_interval", default="10s")
+
+    validate = sub.add_parser("validate", help="check a budgets file; exit 2 when invalid")
+    validate.add_argument("file", type=Path)
+
+    sub.add_parser("plan", parents=[common, clouds], help="show the cloud budget changes (dry-run)")
+    sub.add_parser("sync", parents=[common, clouds], help="apply the cloud budget changes")
+
+    reconcile = sub.add_parser("reconcile", parents=[common, clouds, prom], help="reconcile one day")
+    reconcile.add_argument("--date", dest="date", default="", help="YYYY-MM-DD (UTC), default yesterday")
+    reconcile.add_argument("--reconcile.lag-hours", dest="lag_hours", type=float, default=24.0)
+
+    digest = sub.add_parser("digest", parents=[common, prom], help="send one team's Slack digest")
+    digest.add_argument("--team", required=True)
+    digest.add_argument("--slack.channel", dest="slack_channel", default="")
+    digest.add_argument("--slack.base-url", dest="slack_base_url", default="", help=argparse.SUPPRESS)
+
+    prices = sub.add_parser(
+        "price-sync", parents=[common, clouds], help="refresh the price overrides file once"
+    )
+    prices.add_argument("--price-sync.overrides-file", dest="overrides_file", type=Path, required=True)
+    prices.add_argument("--spot.window", dest="spot_window", default="7d")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", "info").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(_COMMANDS[args.command](args))
+    except UserInputError as err:
+        print(f"gpucost-budgets: {err.one_line()}", file=sys.stderr)
+        return 2
+    except SourceUnavailable as err:
+        print(f"gpucost-budgets: {err}", file=sys.stderr)
+        return 1
+
+
+def parse_duration(text: str, flag: str) -> dt.timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) == 0:
+        raise UserInputError(flag, "", text, "must be a positive duration like 30s, 10m, 1h or 7d")
+    return dt.timedelta(seconds=int(text[:-1]) * units[text[-1]])
+
+
+def _validate(args: argparse.Namespace) -> int:
+    budgets = load_budget_file(args.file)
+    for overlap in budgets.overlaps:
+        print(f"{args.file}: warning: {overlap}")
+    print(f"{args.file}: ok ({len(budgets.budgets)} budgets, {len(budgets.fixed_costs)} fixed costs)")
+    return 0
+
+
+def _plan_or_sync(args: argparse.Namespace, apply: bool) -> int:
+    from gpucost.budgets import clouds
+
+    budget_file = load_budget_file(args.budgets_file)
+    month = Month.of(dt.datetime.now(dt.UTC).date())
+    if not args.aws_enabled and not args.gcp_billing_account:
+        raise UserInputError("", "--aws.enabled/--gcp.billing-account", None, "enable at least one cloud")
+    for text in clouds.plan_and_apply(args, budget_file, month, apply=apply and not args.dry_run):
+        print(text)
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from gpucost.budgets import clouds
+
+    if args.date:
+        try:
+            day = dt.date.fromisoformat(args.date)
+        except ValueError as err:
+            raise UserInputError("--date", "", args.date, "must be a date YYYY-MM-DD") from err
+    else:
+        day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    reconciler = clouds.make_reconciler(args)
+    results = reconciler.reconcile_day(day, dt.datetime.now(dt.UTC))
+    if not results:
+        raise SourceUnavailable(f"reconciliation for {day} failed; see the log")
+    for result in results:
+        ratio = f"{result.ratio:.3f}" if result.ratio is not None else "n/a"
+        print(
+            f"{day} {result.provider} {result.scope}: billed {result.actual_usd:.2f} USD, "
+            f"estimated {result.estimated_usd:.2f} USD, ratio {ratio}, delta {result.delta_usd:+.2f} USD"
+            f"{'' if result.final else ' (not final)'}"
+        )
+    return 0
+
+
+def _digest(args: argparse.Namespace) -> int:
+    from gpucost.budgets.digest import (
+        default_channel,
+        gather_team_digest,
+        make_slack_client,
+        render_blocks,
+        send_digest,
+    )
+    from gpucost.budgets.prometheus_api import PrometheusClient
+
+    budget_file: BudgetFile | None = (
+        load_budget_file(args.budgets_file) if args.budgets_file.exists() else None
+    )
+    digest = gather_team_digest(
+        PrometheusClient(args.prometheus_url), args.team, budget_file, dt.datetime.now(dt.UTC)
+    )
+    channel = args.slack_channel or default_channel(args.team, budget_file)
+    if args.dry_run:
+        text, _blocks = render_blocks(digest)
+        print(f"{channel}: {text}")
+        return 0
+    token = os.environ.get("SLACK_BOT_TOKEN", "")
+    if not token:
+        raise UserInputError("", "SLACK_BOT_TOKEN", None, "set the Slack bot token in the environment")
+    send_digest(make_slack_client(token, args.slack_base_url or None), channel, digest)
+    return 0
+
+
+def _price_sync(args: argparse.Namespace) -> int:
+    from gpucost.budgets import clouds
+    from gpucost.budgets.price_sync import run_price_sync
+    from gpucost.budgets.state import SidecarState
+
+    providers = clouds.price_providers(args, parse_duration(args.spot_window, "--spot.window"))
+    if not providers:
+        raise UserInputError("", "--aws.enabled/--gcp.billing-account", None, "enable at least one cloud")
+    state = SidecarState()
+    entries = run_price_sync(args.overrides_file, providers, state, dt.datetime.now(dt.UTC))
+    failed = [key[0] for key, up in state.snapshot().provider_up.items() if not up]
+    print(
+        f"{args.overrides_file}: {len(entries)} prices written"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gpucost.budgets.service import run_service
+
+    return run_service(args, parse_duration)
+
+
+_COMMANDS: dict[str, Any] = {
+    "validate": _validate,
+    "plan": lambda args: _plan_or_sync(args, apply=False),
+    "sync": lambda args: _plan_or_sync(args, apply=True),
+    "reconcile": _reconcile,
+    "digest": _digest,
+    "price-sync": _price_sync,
+    "serve": _serve,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

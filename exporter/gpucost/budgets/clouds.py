@@ -1,0 +1,119 @@
+"""Build the cloud adapters from command-line flags (clients, account ids, endpoints).
+
+Clients use the standard credential chains; `AWS_ENDPOINT_URL` (honoured by
+boto3) and `--gcp.api-endpoint` point them elsewhere, e.g. at local test servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from gpucost.budgets.aws_budgets import AwsBudgetSync
+from gpucost.budgets.gcp_budgets import GcpBudgetSync, make_budget_client
+from gpucost.budgets.price_sync import PriceProvider
+from gpucost.budgets.reconcile import Reconciler
+from gpucost.budgets.retry import aws_client_config
+from gpucost.budgets.spec import BudgetFile, Month
+from gpucost.budgets.state import SidecarState
+from gpucost.errors import SourceUnavailable
+
+__all__ = [
+    "aws_client",
+    "make_aws_budget_sync",
+    "make_gcp_budget_sync",
+    "make_reconciler",
+    "plan_and_apply",
+    "price_providers",
+]
+
+
+def aws_client(service: str, region: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=region, config=aws_client_config())
+
+
+def aws_account_id(args: argparse.Namespace) -> str:
+    if args.aws_account_id:
+        return str(args.aws_account_id)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return str(aws_client("sts", args.aws_region).get_caller_identity()["Account"])
+    except (BotoCoreError, ClientError) as err:
+        raise SourceUnavailable(f"AWS STS get_caller_identity failed (set --aws.account-id?): {err}") from err
+
+
+def make_aws_budget_sync(args: argparse.Namespace, state: SidecarState | None = None) -> AwsBudgetSync:
+    # AWS Budgets is a global service served from us-east-1.
+    return AwsBudgetSync(aws_client("budgets", "us-east-1"), aws_account_id(args), state=state)
+
+
+def _anonymous() -> bool:
+    return bool(os.environ.get("GPUCOST_GCP_ANONYMOUS"))
+
+
+def make_gcp_budget_sync(args: argparse.Namespace) -> GcpBudgetSync:
+    client = make_budget_client(args.gcp_api_endpoint or None, anonymous=_anonymous())
+    return GcpBudgetSync(client, args.gcp_billing_account, pubsub_topic=args.gcp_pubsub_topic)
+
+
+def _projects(args: argparse.Namespace) -> list[str]:
+    return [p.strip() for p in str(args.gcp_projects).split(",") if p.strip()]
+
+
+def plan_and_apply(
+    args: argparse.Namespace, budget_file: BudgetFile, month: Month, *, apply: bool
+) -> Iterator[str]:
+    if args.aws_enabled:
+        aws = make_aws_budget_sync(args)
+        aws_plan = aws.plan(budget_file, month)
+        yield aws_plan.render()
+        if apply:
+            aws.apply(aws_plan)
+    if args.gcp_billing_account:
+        gcp = make_gcp_budget_sync(args)
+        gcp_plan = gcp.plan(budget_file, month, _projects(args))
+        yield gcp_plan.render()
+        if apply:
+            gcp.apply(gcp_plan)
+
+
+def make_reconciler(args: argparse.Namespace, state: SidecarState | None = None) -> Reconciler:
+    from gpucost.budgets.aws_cost_explorer import CostExplorerSource
+    from gpucost.budgets.prometheus_api import PrometheusClient, PrometheusEstimateSource
+
+    # Cost Explorer is served from us-east-1 whatever the workload region.
+    return Reconciler(
+        actual_source=CostExplorerSource(aws_client("ce", "us-east-1")),
+        estimate_source=PrometheusEstimateSource(PrometheusClient(args.prometheus_url)),
+        state=state or SidecarState(),
+        lag_hours=float(getattr(args, "lag_hours", 24.0)),
+    )
+
+
+def price_providers(args: argparse.Namespace, spot_window: dt.timedelta) -> dict[str, PriceProvider]:
+    providers: dict[str, PriceProvider] = {}
+    if args.aws_enabled:
+        from gpucost.budgets.aws_prices import AwsPriceSource
+
+        # The Pricing API has endpoints in us-east-1 and a few others only; prices are per region anyway.
+        aws = AwsPriceSource(
+            aws_client("pricing", "us-east-1"),
+            aws_client("ec2", args.aws_region),
+            args.aws_region,
+            spot_window=spot_window,
+        )
+        providers["aws"] = aws.entries
+    if args.gcp_billing_account:
+        from gpucost.budgets.gcp_prices import GcpPriceSource, make_catalog_client
+
+        gcp = GcpPriceSource(
+            make_catalog_client(args.gcp_api_endpoint or None, _anonymous()), args.gcp_region
+        )
+        providers["gcp"] = gcp.entries
+    return providers

@@ -1,0 +1,177 @@
+"""Opt-in enforcement: freeze GPU requests with a ResourceQuota once a budget passes its hard threshold.
+
+For a budget with `enforce: quota`, when month-to-date spend reaches
+`hard_threshold_percent` of the month's amount, each of its namespaces gets the
+ResourceQuota `gpucost-budget-<name>` capping `requests.nvidia.com/gpu` at the
+GPUs requested by running pods now (running work continues, nothing new
+scales up).  The quota is removed when the month rolls over or the budget is
+raised above the spend.  Dry-run logs and counts the same actions without
+writing.  `decide` is pure; `QuotaEnforcer` talks to the API server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gpucost.budgets.spec import Budget, BudgetFile, Month
+from gpucost.budgets.state import SidecarState
+from gpucost.errors import SourceUnavailable
+
+__all__ = [
+    "MANAGED_BY",
+    "MONTH_ANNOTATION",
+    "EnforcementAction",
+    "QuotaEnforcer",
+    "decide",
+    "load_core_v1",
+    "quota_name",
+]
+
+log = logging.getLogger(__name__)
+
+MANAGED_BY = "gpucost"
+MONTH_ANNOTATION = "gpucost.io/budget-month"
+GPU_RESOURCE = "requests.nvidia.com/gpu"
+Decision = Literal["apply_quota", "remove_quota", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class EnforcementAction:
+    budget: str
+    namespace: str
+    action: Decision
+    gpus: int | None = None
+    reason: str = ""
+
+
+def quota_name(budget: Budget) -> str:
+    return f"gpucost-budget-{budget.name}"
+
+
+def decide(
+    budget: Budget, spend_usd: float, month: Month, existing_quota_month: str | None
+) -> tuple[Decision, str]:
+    """What to do in one namespace given spend and the quota found there (its month, or None)."""
+    amount = budget.amount_for(month)
+    hard = budget.enforcement_threshold_percent()
+    over = amount is not None and spend_usd >= amount * hard / 100.0
+    if existing_quota_month is None:
+        if over:
+            return "apply_quota", f"spend {spend_usd:,.2f} USD passed {hard:g} % of {amount:,.2f} USD"
+        return "none", ""
+    if existing_quota_month != str(month):
+        return "remove_quota", f"month rolled over ({existing_quota_month} -> {month})"
+    if not over:
+        return "remove_quota", "spend is below the hard threshold (budget raised)"
+    return "none", ""
+
+
+def load_core_v1(kubeconfig: str | None = None) -> Any:
+    from kubernetes import client, config
+
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig)
+    else:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+    return client.CoreV1Api()
+
+
+class QuotaEnforcer:
+    def __init__(self, core_v1: Any, state: SidecarState, *, dry_run: bool = True) -> None:
+        self._api = core_v1
+        self._state = state
+        self._dry_run = dry_run
+
+    def run(
+        self, budget_file: BudgetFile, spend_of: Callable[[Budget], float], now: dt.datetime
+    ) -> list[EnforcementAction]:
+        month = Month.of(now.astimezone(dt.UTC).date())
+        actions: list[EnforcementAction] = []
+        enforced = [budget for budget in budget_file.budgets if budget.enforce == "quota"]
+        for budget in enforced:
+            spend = spend_of(budget)
+            for namespace in budget.enforcement_namespaces():
+                actions.append(self._enforce(budget, namespace, spend, month))
+        return [action for action in actions if action.action != "none"]
+
+    def _enforce(self, budget: Budget, namespace: str, spend: float, month: Month) -> EnforcementAction:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            existing = self._existing_quota_month(budget, namespace)
+            decision, reason = decide(budget, spend, month, existing)
+            gpus: int | None = None
+            if decision == "apply_quota":
+                gpus = self._gpus_in_use(namespace)
+                if not self._dry_run:
+                    self._api.create_namespaced_resource_quota(
+                        namespace, self._quota_body(budget, gpus, month)
+                    )
+            elif decision == "remove_quota" and not self._dry_run:
+                self._api.delete_namespaced_resource_quota(quota_name(budget), namespace)
+        except ApiException as err:
+            self._state.set_provider_up("kubernetes", "enforcement", False)
+            raise SourceUnavailable(
+                f"enforcement of {budget.name} in {namespace} failed: {err.status} {err.reason}"
+            ) from err
+        self._state.set_provider_up("kubernetes", "enforcement", True)
+        if decision != "none":
+            counted = decision + ("_dry_run" if self._dry_run else "")
+            self._state.count_enforcement(budget.name, counted)
+            log.warning(
+                "enforcement%s: %s ResourceQuota %s in %s (%s)%s",
+                " (dry-run, nothing written)" if self._dry_run else "",
+                decision,
+                quota_name(budget),
+                namespace,
+                reason,
+                f", {GPU_RESOURCE}={gpus}" if gpus is not None else "",
+            )
+        return EnforcementAction(budget.name, namespace, decision, gpus, reason)
+
+    def _existing_quota_month(self, budget: Budget, namespace: str) -> str | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            quota = self._api.read_namespaced_resource_quota(quota_name(budget), namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        labels = quota.metadata.labels or {}
+        if labels.get("app.kubernetes.io/managed-by") != MANAGED_BY:
+            return None  # someone else's quota of the same name: never touch it
+        annotations: Mapping[str, str] = quota.metadata.annotations or {}
+        return annotations.get(MONTH_ANNOTATION, "")
+
+    def _gpus_in_use(self, namespace: str) -> int:
+        pods = self._api.list_namespaced_pod(namespace)
+        total = 0
+        for pod in pods.items:
+            if pod.status is not None and pod.status.phase in ("Succeeded", "Failed"):
+                continue
+            for container in pod.spec.containers or []:
+                requests = (container.resources.requests or {}) if container.resources else {}
+                limits = (container.resources.limits or {}) if container.resources else {}
+                total += int(requests.get("nvidia.com/gpu", limits.get("nvidia.com/gpu", 0)))
+        return total
+
+    @staticmethod
+    def _quota_body(budget: Budget, gpus: int, month: Month) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {
+                "name": quota_name(budget),
+                "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, "gpucost.io/budget": budget.name},
+                "annotations": {MONTH_ANNOTATION: str(month)},
+            },
+            "spec": {"hard": {GPU_RESOURCE: str(gpus)}},
+        }

@@ -1,0 +1,246 @@
+"""GCP Cloud Billing budgets: plan and apply budgets mirroring budgets.yaml.
+
+Each gpucost budget becomes the Cloud Billing budget with display name
+`gpucost-<name>`: a monthly specified amount in USD, filtered by one label
+(the Budget API allows a single label key with a single value, so a
+team+model budget filters on `model`) and optionally by projects, with a
+CURRENT_SPEND rule per threshold plus a FORECASTED_SPEND rule at 100 %.
+The Budget API returns no spend; see `gcp_spend` for how spend is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gpucost.budgets.spec import Budget, BudgetFile, Month
+from gpucost.errors import SourceUnavailable
+
+__all__ = [
+    "GCP_BUDGET_PREFIX",
+    "DesiredGcpBudget",
+    "GcpBudgetChange",
+    "GcpBudgetPlan",
+    "GcpBudgetSync",
+    "ThresholdRule",
+    "desired_gcp_budgets",
+    "make_budget_client",
+]
+
+log = logging.getLogger(__name__)
+
+GCP_BUDGET_PREFIX = "gpucost-"
+Action = Literal["create", "update", "unchanged", "orphaned"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ThresholdRule:
+    ratio: float
+    basis: Literal["CURRENT_SPEND", "FORECASTED_SPEND"]
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredGcpBudget:
+    gpucost_name: str
+    display_name: str
+    amount_usd: float
+    label: tuple[str, str]
+    projects: tuple[str, ...]
+    rules: tuple[ThresholdRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GcpBudgetChange:
+    action: Action
+    display_name: str
+    detail: str = ""
+    desired: DesiredGcpBudget | None = None
+    resource_name: str = ""
+    update_paths: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.action:<9} gcp budget {self.display_name}" + (
+            f": {self.detail}" if self.detail else ""
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GcpBudgetPlan:
+    changes: tuple[GcpBudgetChange, ...] = field(default=())
+
+    def by_action(self, action: Action) -> list[str]:
+        return [change.display_name for change in self.changes if change.action == action]
+
+    def render(self) -> str:
+        return "\n".join(str(change) for change in self.changes) or "no GCP budgets in the file"
+
+
+def make_budget_client(api_endpoint: str | None = None, anonymous: bool = False) -> Any:
+    """A REST BudgetServiceClient; credentials from Application Default Credentials unless `anonymous`."""
+    from google.cloud.billing import budgets_v1
+
+    kwargs: dict[str, Any] = {"transport": "rest"}
+    if api_endpoint:
+        kwargs["client_options"] = {"api_endpoint": api_endpoint}
+    if anonymous:
+        from google.auth.credentials import AnonymousCredentials
+
+        kwargs["credentials"] = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth lacks annotations here
+    return budgets_v1.BudgetServiceClient(**kwargs)
+
+
+def desired_gcp_budgets(
+    budget_file: BudgetFile, month: Month, projects: Sequence[str] = ()
+) -> list[DesiredGcpBudget]:
+    result: list[DesiredGcpBudget] = []
+    for budget in budget_file.budgets:
+        amount = budget.amount_for(month)
+        if amount is None:
+            continue
+        result.append(
+            DesiredGcpBudget(
+                gpucost_name=budget.name,
+                display_name=GCP_BUDGET_PREFIX + budget.name,
+                amount_usd=amount,
+                label=_label(budget),
+                projects=tuple(sorted(f"projects/{p.removeprefix('projects/')}" for p in projects)),
+                rules=_rules(budget),
+            )
+        )
+    return result
+
+
+def _label(budget: Budget) -> tuple[str, str]:
+    return ("model", budget.scope.model) if budget.scope.model else ("team", budget.scope.team)
+
+
+def _rules(budget: Budget) -> tuple[ThresholdRule, ...]:
+    current = [
+        ThresholdRule(round(percent / 100.0, 6), "CURRENT_SPEND") for percent in budget.thresholds_percent
+    ]
+    return tuple(sorted([*current, ThresholdRule(1.0, "FORECASTED_SPEND")]))
+
+
+class GcpBudgetSync:
+    def __init__(self, client: Any, billing_account: str, *, pubsub_topic: str = "") -> None:
+        self._client = client
+        self._parent = f"billingAccounts/{billing_account.removeprefix('billingAccounts/')}"
+        self._pubsub_topic = pubsub_topic
+
+    def existing(self) -> dict[str, Any]:
+        from google.api_core import exceptions
+
+        try:
+            budgets = list(self._client.list_budgets(parent=self._parent))
+        except exceptions.GoogleAPIError as err:
+            raise SourceUnavailable(f"GCP Budget API list_budgets failed: {err}") from err
+        return {str(b.display_name): b for b in budgets if str(b.display_name).startswith(GCP_BUDGET_PREFIX)}
+
+    def plan(self, budget_file: BudgetFile, month: Month, projects: Sequence[str] = ()) -> GcpBudgetPlan:
+        existing = self.existing()
+        changes: list[GcpBudgetChange] = []
+        wanted: set[str] = set()
+        for desired in desired_gcp_budgets(budget_file, month, projects):
+            wanted.add(desired.display_name)
+            current = existing.get(desired.display_name)
+            if current is None:
+                changes.append(
+                    GcpBudgetChange(
+                        "create", desired.display_name, f"amount {desired.amount_usd:g} USD", desired
+                    )
+                )
+                continue
+            paths, details = _differences(current, desired, self._pubsub_topic)
+            action: Action = "update" if paths else "unchanged"
+            changes.append(
+                GcpBudgetChange(
+                    action, desired.display_name, "; ".join(details), desired, str(current.name), tuple(paths)
+                )
+            )
+        for name in sorted(set(existing) - wanted):
+            changes.append(GcpBudgetChange("orphaned", name, "not in the budgets file; left in place"))
+        return GcpBudgetPlan(tuple(changes))
+
+    def apply(self, plan: GcpBudgetPlan) -> None:
+        from google.api_core import exceptions
+        from google.protobuf import field_mask_pb2
+
+        for change in plan.changes:
+            desired = change.desired
+            if desired is None or change.action not in ("create", "update"):
+                continue
+            message = self._to_message(desired)
+            try:
+                if change.action == "create":
+                    self._client.create_budget(parent=self._parent, budget=message)
+                else:
+                    message.name = change.resource_name
+                    mask = field_mask_pb2.FieldMask(paths=list(change.update_paths))
+                    self._client.update_budget(budget=message, update_mask=mask)
+            except exceptions.GoogleAPIError as err:
+                raise SourceUnavailable(
+                    f"GCP Budget API {change.action} {change.display_name} failed: {err}"
+                ) from err
+            log.info("gcp budgets: %s", change)
+
+    def _to_message(self, desired: DesiredGcpBudget) -> Any:
+        from google.cloud.billing import budgets_v1
+
+        units = math.floor(desired.amount_usd)
+        nanos = round((desired.amount_usd - units) * 1e9)
+        budget = budgets_v1.Budget(
+            display_name=desired.display_name,
+            amount=budgets_v1.BudgetAmount(
+                specified_amount={"currency_code": "USD", "units": units, "nanos": nanos}
+            ),
+            budget_filter=budgets_v1.Filter(
+                labels={desired.label[0]: [desired.label[1]]},
+                projects=list(desired.projects),
+                calendar_period=budgets_v1.CalendarPeriod.MONTH,
+            ),
+            threshold_rules=[
+                budgets_v1.ThresholdRule(
+                    threshold_percent=rule.ratio, spend_basis=budgets_v1.ThresholdRule.Basis[rule.basis]
+                )
+                for rule in desired.rules
+            ],
+        )
+        if self._pubsub_topic:
+            budget.notifications_rule = budgets_v1.NotificationsRule(
+                pubsub_topic=self._pubsub_topic, schema_version="1.0"
+            )
+        return budget
+
+
+def _differences(current: Any, desired: DesiredGcpBudget, pubsub_topic: str) -> tuple[list[str], list[str]]:
+    paths: list[str] = []
+    details: list[str] = []
+    money = current.amount.specified_amount
+    amount = float(money.units) + float(money.nanos) / 1e9
+    if abs(amount - desired.amount_usd) > 0.005:
+        paths.append("amount")
+        details.append(f"amount {amount:g} -> {desired.amount_usd:g} USD")
+    labels = {str(key): sorted(str(v) for v in value) for key, value in current.budget_filter.labels.items()}
+    projects = sorted(str(p) for p in current.budget_filter.projects)
+    if labels != {desired.label[0]: [desired.label[1]]} or projects != list(desired.projects):
+        paths.append("budget_filter")
+        details.append(f"filter {labels} {projects} -> {dict([desired.label])} {list(desired.projects)}")
+    rules = sorted(
+        ThresholdRule(round(float(rule.threshold_percent), 6), _basis_name(rule.spend_basis))
+        for rule in current.threshold_rules
+    )
+    if rules != list(desired.rules):
+        paths.append("threshold_rules")
+        details.append(f"threshold rules {len(rules)} -> {len(desired.rules)}")
+    if pubsub_topic and str(current.notifications_rule.pubsub_topic) != pubsub_topic:
+        paths.append("notifications_rule")
+        details.append(f"pubsub topic -> {pubsub_topic}")
+    return paths, details
+
+
+def _basis_name(basis: Any) -> Literal["CURRENT_SPEND", "FORECASTED_SPEND"]:
+    name = getattr(basis, "name", str(basis))
+    return "FORECASTED_SPEND" if name == "FORECASTED_SPEND" else "CURRENT_SPEND"

@@ -1,0 +1,256 @@
+"""`gpucost-budgets serve`: the HTTP server plus the scheduled jobs, each failing alone.
+
+Jobs: reload the budgets file (every few seconds), cloud budget sync and
+spend read-back (hourly), enforcement (with each sync), price sync (daily),
+reconciliation (daily at `--reconcile.hour` UTC, and once at start), the
+weekly Slack digest (when SLACK_BOT_TOKEN is set).  A job that fails marks its
+provider down and the others keep running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+from gpucost.budgets import clouds
+from gpucost.budgets.aws_budgets import AwsBudgetSync
+from gpucost.budgets.collector import build_registry
+from gpucost.budgets.reload import BudgetFileWatcher
+from gpucost.budgets.server import SidecarHttpServer, parse_listen_address
+from gpucost.budgets.spec import Budget, Month
+from gpucost.budgets.state import SidecarState
+from gpucost.errors import GpucostError
+
+__all__ = ["Job", "run_service"]
+
+log = logging.getLogger(__name__)
+DurationParser = Callable[[str, str], dt.timedelta]
+
+
+@dataclass
+class Job:
+    name: str
+    provider: str
+    feature: str
+    due: Callable[[dt.datetime], bool]
+    run: Callable[[dt.datetime], None]
+
+
+def _every(period: dt.timedelta) -> Callable[[dt.datetime], bool]:
+    last: list[dt.datetime] = []
+
+    def due(now: dt.datetime) -> bool:
+        if last and now - last[0] < period:
+            return False
+        last[:] = [now]
+        return True
+
+    return due
+
+
+def _daily_at(hour: int) -> Callable[[dt.datetime], bool]:
+    done: set[dt.date] = set()
+
+    def due(now: dt.datetime) -> bool:
+        if not done:  # once at start, then at `hour` each day
+            done.add(now.date() - dt.timedelta(days=1))
+            return True
+        if now.hour >= hour and now.date() not in done:
+            done.add(now.date())
+            return True
+        return False
+
+    return due
+
+
+def _run_guarded(job: Job, state: SidecarState, now: dt.datetime) -> None:
+    try:
+        job.run(now)
+    except GpucostError as err:
+        log.error("%s failed: %s", job.name, err)
+        state.set_provider_up(job.provider, job.feature, False)
+        return
+    except Exception:  # health wrapper: one job's bug must not stop the sidecar
+        log.exception("%s crashed", job.name)
+        state.set_provider_up(job.provider, job.feature, False)
+        return
+    state.set_provider_up(job.provider, job.feature, True)
+
+
+def build_jobs(args: argparse.Namespace, state: SidecarState, parse_duration: DurationParser) -> list[Job]:
+    jobs: list[Job] = []
+    sync_period = parse_duration(args.sync_interval, "--sync.interval")
+    apply = not args.dry_run
+
+    if args.aws_enabled:
+        aws_holder: list[AwsBudgetSync] = []
+
+        def aws_budgets(now: dt.datetime) -> None:
+            budget_file = state.budgets()
+            if budget_file is None:
+                return
+            if not aws_holder:  # built lazily: an STS outage at start must not stop the sidecar
+                aws_holder.append(clouds.make_aws_budget_sync(args, state))
+            aws_sync = aws_holder[0]
+            plan = aws_sync.plan(budget_file, Month.of(now.date()))
+            log.info("aws budget plan:\n%s", plan.render())
+            if apply:
+                aws_sync.apply(plan)
+            aws_sync.read_spend(budget_file)
+
+        jobs.append(Job("aws budget sync", "aws", "budgets", _every(sync_period), aws_budgets))
+        reconciler = clouds.make_reconciler(args, state)
+        jobs.append(
+            Job("aws reconciliation", "aws", "reconciliation", _daily_at(args.reconcile_hour), reconciler.run)
+        )
+    if args.gcp_billing_account:
+        gcp_sync = clouds.make_gcp_budget_sync(args)
+        projects = [p.strip() for p in str(args.gcp_projects).split(",") if p.strip()]
+
+        def gcp_budgets(now: dt.datetime) -> None:
+            budget_file = state.budgets()
+            if budget_file is None:
+                return
+            plan = gcp_sync.plan(budget_file, Month.of(now.date()), projects)
+            log.info("gcp budget plan:\n%s", plan.render())
+            if apply:
+                gcp_sync.apply(plan)
+
+        jobs.append(Job("gcp budget sync", "gcp", "budgets", _every(sync_period), gcp_budgets))
+    if args.overrides_file is not None:
+        from gpucost.budgets.price_sync import run_price_sync
+
+        providers = clouds.price_providers(args, dt.timedelta(days=7))
+        period = parse_duration(args.price_sync_interval, "--price-sync.interval")
+        jobs.append(
+            Job(
+                "price sync",
+                "all",
+                "price_sync",
+                _every(period),
+                lambda now: (
+                    None if not providers else _price_sync(run_price_sync, args, providers, state, now)
+                ),
+            )
+        )
+    jobs.extend(_enforcement_jobs(args, state, sync_period))
+    jobs.extend(_digest_jobs(args, state))
+    return jobs
+
+
+def _price_sync(
+    runner: Callable[..., object],
+    args: argparse.Namespace,
+    providers: object,
+    state: SidecarState,
+    now: dt.datetime,
+) -> None:
+    runner(args.overrides_file, providers, state, now)
+
+
+def _enforcement_jobs(args: argparse.Namespace, state: SidecarState, period: dt.timedelta) -> list[Job]:
+    from gpucost.budgets.prometheus_api import PrometheusClient
+
+    prometheus = PrometheusClient(args.prometheus_url)
+    holder: dict[str, object] = {}
+
+    def spend_of(budget: Budget) -> float:
+        team = budget.scope.team.replace('"', "")
+        if budget.scope.model:
+            model = budget.scope.model
+            expr = f'sum(team_model:gpucost_spend_usd:month_to_date{{team="{team}",model="{model}"}})'
+        else:
+            expr = f'sum(team:gpucost_spend_usd:month_to_date{{team="{team}"}})'
+        return sum(value for _labels, value in prometheus.query(expr))
+
+    def enforce(now: dt.datetime) -> None:
+        from gpucost.budgets.enforcement import QuotaEnforcer, load_core_v1
+
+        budget_file = state.budgets()
+        if budget_file is None or not any(b.enforce == "quota" for b in budget_file.budgets):
+            return
+        if "enforcer" not in holder:
+            holder["enforcer"] = QuotaEnforcer(load_core_v1(args.kubeconfig), state, dry_run=args.dry_run)
+        enforcer = holder["enforcer"]
+        assert isinstance(enforcer, QuotaEnforcer)
+        enforcer.run(budget_file, spend_of, now)
+
+    return [Job("enforcement", "kubernetes", "enforcement", _every(period), enforce)]
+
+
+def _digest_jobs(args: argparse.Namespace, state: SidecarState) -> list[Job]:
+    token = os.environ.get("SLACK_BOT_TOKEN", "")
+    if not token:
+        return []
+    from gpucost.budgets.digest import default_channel, gather_team_digest, make_slack_client, send_digest
+    from gpucost.budgets.prometheus_api import PrometheusClient
+
+    prometheus = PrometheusClient(args.prometheus_url)
+    client = make_slack_client(token)
+    sent: set[dt.date] = set()
+
+    def due(now: dt.datetime) -> bool:
+        return now.weekday() == args.digest_weekday and now.hour >= 9 and now.date() not in sent
+
+    def send(now: dt.datetime) -> None:
+        sent.add(now.date())
+        budget_file = state.budgets()
+        if budget_file is None:
+            return
+        for team in sorted({budget.scope.team for budget in budget_file.budgets}):
+            digest = gather_team_digest(prometheus, team, budget_file, now)
+            send_digest(client, default_channel(team, budget_file), digest)
+
+    return [Job("slack digest", "slack", "digest", due, send)]
+
+
+def run_service(args: argparse.Namespace, parse_duration: DurationParser) -> int:
+    state = SidecarState()
+    watcher = BudgetFileWatcher(args.budgets_file, state)
+    watcher.check()
+    reload_period = parse_duration(args.reload_interval, "--reload.interval").total_seconds()
+    server = SidecarHttpServer(
+        parse_listen_address(args.listen_address), build_registry(state), state
+    ).start()
+    log.info(
+        "gpucost-budgets listening on %s (port %d)%s",
+        args.listen_address,
+        server.port,
+        " in dry-run mode" if args.dry_run else "",
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    jobs = build_jobs(args, state, parse_duration)
+    worker = threading.Thread(target=_job_loop, args=(jobs, state, stop), name="jobs", daemon=True)
+    worker.start()
+    while not stop.wait(reload_period):
+        watcher.check()
+    server.stop()
+    return 0
+
+
+def _job_loop(jobs: list[Job], state: SidecarState, stop: threading.Event) -> None:
+    while not stop.is_set():
+        now = dt.datetime.now(dt.UTC)
+        for job in jobs:
+            if stop.is_set():
+                return
+            if job.due(now):
+                started = time.monotonic()
+                _run_guarded(job, state, now)
+                log.debug("%s took %.1fs", job.name, time.monotonic() - started)
+        stop.wait(5.0)

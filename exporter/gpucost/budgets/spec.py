@@ -1,0 +1,441 @@
+"""The budgets file (`budgets.yaml`): frozen values, the parser and its validation.
+
+`parse_budget_file` is pure: it takes the parsed YAML and returns a
+`BudgetFile` or raises `ConfigError` naming file, key path and value.
+`load_budget_file` reads the file first.  Overlapping scopes are not an error
+(a team budget and a team+model budget inside it are normal) but are reported
+in `BudgetFile.overlaps` so `gpucost budgets validate` can show them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from gpucost.errors import ConfigError
+from gpucost.pricing.fields import (
+    child_path,
+    load_yaml_file,
+    optional_float,
+    optional_str,
+    read_float,
+    read_str,
+    reject_unknown_keys,
+    require_mapping,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLDS_PERCENT",
+    "Budget",
+    "BudgetFile",
+    "BudgetScope",
+    "FixedCost",
+    "Month",
+    "Overlap",
+    "budgets_for_team",
+    "find_overlaps",
+    "load_budget_file",
+    "parse_budget_file",
+    "scope_mapping",
+    "threshold_label",
+]
+
+DEFAULT_THRESHOLDS_PERCENT: tuple[float, ...] = (50.0, 80.0, 100.0, 125.0)
+EnforceMode = Literal["off", "quota"]
+
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?$")
+_CHANNEL_RE = re.compile(r"^#[a-z0-9][a-z0-9_\-]{0,79}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SCOPE_KEYS = ("team", "model", "namespace", "cost_center", "cluster")
+_BUDGET_KEYS = (
+    "name",
+    "scope",
+    "monthly_usd",
+    "thresholds_percent",
+    "slack_channel",
+    "owners",
+    "start_month",
+    "end_month",
+    "monthly_overrides",
+    "enforce",
+    "hard_threshold_percent",
+    "namespaces",
+)
+_FIXED_KEYS = ("name", "monthly_usd", "allocation")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Month:
+    """A calendar month, `2026-01`."""
+
+    year: int
+    month: int
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @classmethod
+    def of(cls, moment: dt.date) -> Month:
+        return cls(moment.year, moment.month)
+
+    def first_day(self) -> dt.date:
+        return dt.date(self.year, self.month, 1)
+
+    def next(self) -> Month:
+        return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetScope:
+    """What a budget covers; unset dimensions are empty strings and match everything."""
+
+    team: str
+    model: str = ""
+    namespace: str = ""
+    cost_center: str = ""
+    cluster: str = ""
+
+    def label_values(self) -> tuple[str, str, str, str, str]:
+        return (self.team, self.model, self.namespace, self.cost_center, self.cluster)
+
+    def overlaps(self, other: BudgetScope) -> bool:
+        """Two scopes overlap when some spend could fall in both: each dimension equal or unset on a side."""
+        return all(
+            not mine or not theirs or mine == theirs
+            for mine, theirs in zip(self.label_values(), other.label_values(), strict=True)
+        )
+
+    def describe(self) -> str:
+        return ",".join(
+            f"{key}={value}" for key, value in zip(_SCOPE_KEYS, self.label_values(), strict=True) if value
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    name: str
+    scope: BudgetScope
+    monthly_usd: float
+    thresholds_percent: tuple[float, ...] = DEFAULT_THRESHOLDS_PERCENT
+    slack_channel: str = ""
+    owners: tuple[str, ...] = ()
+    start_month: Month | None = None
+    end_month: Month | None = None
+    monthly_overrides: tuple[tuple[Month, float], ...] = ()
+    enforce: EnforceMode = "off"
+    hard_threshold_percent: float | None = None
+    namespaces: tuple[str, ...] = ()
+
+    def active_in(self, month: Month) -> bool:
+        if self.start_month is not None and month < self.start_month:
+            return False
+        return self.end_month is None or month <= self.end_month
+
+    def amount_for(self, month: Month) -> float | None:
+        """The budget in USD for `month`, or None when the budget does not cover it."""
+        if not self.active_in(month):
+            return None
+        for override_month, amount in self.monthly_overrides:
+            if override_month == month:
+                return amount
+        return self.monthly_usd
+
+    def enforcement_threshold_percent(self) -> float:
+        return (
+            self.hard_threshold_percent
+            if self.hard_threshold_percent is not None
+            else self.thresholds_percent[-1]
+        )
+
+    def enforcement_namespaces(self) -> tuple[str, ...]:
+        if self.namespaces:
+            return self.namespaces
+        return (self.scope.namespace,) if self.scope.namespace else ()
+
+
+@dataclass(frozen=True, slots=True)
+class FixedCost:
+    """A cost outside the GPUs (licences, support) spread over teams by `allocation`."""
+
+    name: str
+    monthly_usd: float
+    allocation: str  # "proportional", "even" or "team:<name>"
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    first: str
+    second: str
+    scope: str
+
+    def __str__(self) -> str:
+        return f"budgets {self.first!r} and {self.second!r} overlap ({self.scope}); spend counts in both"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetFile:
+    budgets: tuple[Budget, ...]
+    fixed_costs: tuple[FixedCost, ...] = ()
+    overlaps: tuple[Overlap, ...] = field(default=())
+
+    def by_name(self, name: str) -> Budget | None:
+        return next((budget for budget in self.budgets if budget.name == name), None)
+
+
+def threshold_label(percent: float) -> str:
+    """80 -> "0.8", 100 -> "1", 125 -> "1.25": the `threshold` label of the ratio metric."""
+    return f"{round(percent / 100.0, 6):g}"
+
+
+def load_budget_file(path: Path) -> BudgetFile:
+    return parse_budget_file(load_yaml_file(path), str(path))
+
+
+def parse_budget_file(document: object, file: str) -> BudgetFile:
+    if document is None:
+        raise ConfigError(file, "", document, "file is empty; expected a mapping with a `budgets` list")
+    root = require_mapping(document, file, "")
+    reject_unknown_keys(root, ("budgets", "fixed_costs"), file, "")
+    raw_budgets = root.get("budgets")
+    if not isinstance(raw_budgets, list):
+        raise ConfigError(file, "budgets", raw_budgets, "must be a list of budgets")
+    budgets: list[Budget] = []
+    seen: dict[str, str] = {}
+    for index, raw in enumerate(raw_budgets):
+        path = child_path("budgets", index)
+        budget = _parse_budget(raw, file, path)
+        if budget.name in seen:
+            raise ConfigError(
+                file,
+                child_path(path, "name"),
+                budget.name,
+                f"duplicate budget name (first at {seen[budget.name]})",
+            )
+        seen[budget.name] = path
+        budgets.append(budget)
+    fixed = _parse_fixed_costs(root.get("fixed_costs"), file)
+    return BudgetFile(tuple(budgets), fixed, find_overlaps(budgets))
+
+
+def find_overlaps(budgets: Sequence[Budget]) -> tuple[Overlap, ...]:
+    found: list[Overlap] = []
+    for index, first in enumerate(budgets):
+        for second in budgets[index + 1 :]:
+            if first.scope.overlaps(second.scope) and _periods_overlap(first, second):
+                narrower = (
+                    first.scope
+                    if len(first.scope.describe()) >= len(second.scope.describe())
+                    else second.scope
+                )
+                found.append(Overlap(first.name, second.name, narrower.describe()))
+    return tuple(found)
+
+
+def _periods_overlap(first: Budget, second: Budget) -> bool:
+    start = max(first.start_month or Month(1, 1), second.start_month or Month(1, 1))
+    end = min(first.end_month or Month(9999, 12), second.end_month or Month(9999, 12))
+    return start <= end
+
+
+def _parse_budget(raw: object, file: str, path: str) -> Budget:
+    mapping = require_mapping(raw, file, path)
+    reject_unknown_keys(mapping, _BUDGET_KEYS, file, path)
+    name = read_str(mapping, "name", file, path)
+    if not _NAME_RE.match(name):
+        raise ConfigError(
+            file,
+            child_path(path, "name"),
+            name,
+            "must be lower-case letters, digits and '-', at most 63 characters",
+        )
+    scope = _parse_scope(mapping.get("scope"), file, child_path(path, "scope"))
+    monthly_usd = read_float(mapping, "monthly_usd", file, path, positive=True)
+    thresholds = _parse_thresholds(
+        mapping.get("thresholds_percent"), file, child_path(path, "thresholds_percent")
+    )
+    slack_channel = optional_str(mapping, "slack_channel", file, path)
+    if slack_channel and not _CHANNEL_RE.match(slack_channel):
+        raise ConfigError(
+            file,
+            child_path(path, "slack_channel"),
+            slack_channel,
+            "must be a Slack channel name like #team-research-alerts (lower case, starting with #)",
+        )
+    owners = _parse_owners(mapping.get("owners"), file, child_path(path, "owners"))
+    start_month = _optional_month(mapping.get("start_month"), file, child_path(path, "start_month"))
+    end_month = _optional_month(mapping.get("end_month"), file, child_path(path, "end_month"))
+    if start_month is not None and end_month is not None and end_month < start_month:
+        raise ConfigError(
+            file,
+            child_path(path, "end_month"),
+            str(end_month),
+            f"must not be before start_month {start_month}",
+        )
+    overrides = _parse_overrides(
+        mapping.get("monthly_overrides"), file, child_path(path, "monthly_overrides")
+    )
+    for month, _amount in overrides:
+        outside = (start_month is not None and month < start_month) or (
+            end_month is not None and month > end_month
+        )
+        if outside:
+            raise ConfigError(
+                file,
+                child_path(child_path(path, "monthly_overrides"), str(month)),
+                str(month),
+                "month is outside start_month..end_month",
+            )
+    enforce_raw = optional_str(mapping, "enforce", file, path, choices=("off", "quota")) or "off"
+    enforce: EnforceMode = "quota" if enforce_raw == "quota" else "off"
+    hard = optional_float(mapping, "hard_threshold_percent", file, path, positive=True, maximum=1000)
+    namespaces = _parse_label_list(mapping.get("namespaces"), file, child_path(path, "namespaces"))
+    budget = Budget(
+        name=name,
+        scope=scope,
+        monthly_usd=monthly_usd,
+        thresholds_percent=thresholds,
+        slack_channel=slack_channel,
+        owners=owners,
+        start_month=start_month,
+        end_month=end_month,
+        monthly_overrides=overrides,
+        enforce=enforce,
+        hard_threshold_percent=hard,
+        namespaces=namespaces,
+    )
+    if enforce == "quota" and not budget.enforcement_namespaces():
+        raise ConfigError(
+            file,
+            child_path(path, "enforce"),
+            enforce_raw,
+            "quota enforcement needs scope.namespace or a namespaces list to put the ResourceQuota in",
+        )
+    return budget
+
+
+def _parse_scope(raw: object, file: str, path: str) -> BudgetScope:
+    if raw is None:
+        raise ConfigError(file, path, raw, "is required (at least {team: <name>})")
+    mapping = require_mapping(raw, file, path)
+    reject_unknown_keys(mapping, _SCOPE_KEYS, file, path)
+    values: dict[str, str] = {}
+    for key in _SCOPE_KEYS:
+        value = (
+            read_str(mapping, key, file, path) if key == "team" else optional_str(mapping, key, file, path)
+        )
+        if value and not _LABEL_VALUE_RE.match(value):
+            raise ConfigError(
+                file,
+                child_path(path, key),
+                value,
+                "must be a valid label value (letters, digits, '-', '_', '.')",
+            )
+        values[key] = value
+    return BudgetScope(**values)
+
+
+def _parse_thresholds(raw: object, file: str, path: str) -> tuple[float, ...]:
+    if raw is None:
+        return DEFAULT_THRESHOLDS_PERCENT
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(file, path, raw, "must be a non-empty list of percentages, e.g. [50, 80, 100, 125]")
+    result: list[float] = []
+    for index, value in enumerate(raw):
+        item_path = child_path(path, index)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1000:
+            raise ConfigError(file, item_path, value, "must be a percentage greater than 0 and at most 1000")
+        if result and float(value) <= result[-1]:
+            raise ConfigError(file, item_path, value, "thresholds must be strictly increasing")
+        result.append(float(value))
+    return tuple(result)
+
+
+def _parse_owners(raw: object, file: str, path: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(file, path, raw, "must be a list of e-mail addresses")
+    for index, owner in enumerate(raw):
+        if not isinstance(owner, str) or not _EMAIL_RE.match(owner):
+            raise ConfigError(file, child_path(path, index), owner, "must be an e-mail address")
+    return tuple(raw)
+
+
+def _parse_label_list(raw: object, file: str, path: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(file, path, raw, "must be a list of namespace names")
+    for index, value in enumerate(raw):
+        if not isinstance(value, str) or not _NAME_RE.match(value):
+            raise ConfigError(file, child_path(path, index), value, "must be a Kubernetes namespace name")
+    return tuple(raw)
+
+
+def _parse_month(raw: object, file: str, path: str) -> Month:
+    text = raw if isinstance(raw, str) else None
+    match = _MONTH_RE.match(text) if text is not None else None
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise ConfigError(file, path, raw, "must be a month written YYYY-MM, e.g. 2026-01")
+    return Month(int(match.group(1)), int(match.group(2)))
+
+
+def _optional_month(raw: object, file: str, path: str) -> Month | None:
+    return None if raw is None else _parse_month(raw, file, path)
+
+
+def _parse_overrides(raw: object, file: str, path: str) -> tuple[tuple[Month, float], ...]:
+    if raw is None:
+        return ()
+    mapping = require_mapping(raw, file, path)
+    result: list[tuple[Month, float]] = []
+    for key in mapping:
+        month = _parse_month(key, file, child_path(path, key))
+        amount = read_float(mapping, key, file, path)
+        result.append((month, amount))
+    return tuple(sorted(result))
+
+
+def _parse_fixed_costs(raw: object, file: str) -> tuple[FixedCost, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(file, "fixed_costs", raw, "must be a list of fixed costs")
+    result: list[FixedCost] = []
+    names: set[str] = set()
+    for index, item in enumerate(raw):
+        path = child_path("fixed_costs", index)
+        mapping = require_mapping(item, file, path)
+        reject_unknown_keys(mapping, _FIXED_KEYS, file, path)
+        name = read_str(mapping, "name", file, path)
+        if name in names:
+            raise ConfigError(file, child_path(path, "name"), name, "duplicate fixed cost name")
+        names.add(name)
+        monthly_usd = read_float(mapping, "monthly_usd", file, path, positive=True)
+        allocation = read_str(mapping, "allocation", file, path)
+        team = allocation.removeprefix("team:")
+        if allocation not in ("proportional", "even") and (
+            not allocation.startswith("team:") or not _LABEL_VALUE_RE.match(team)
+        ):
+            raise ConfigError(
+                file,
+                child_path(path, "allocation"),
+                allocation,
+                "must be proportional, even or team:<team name>",
+            )
+        result.append(FixedCost(name, monthly_usd, allocation))
+    return tuple(result)
+
+
+def budgets_for_team(budget_file: BudgetFile, team: str) -> tuple[Budget, ...]:
+    return tuple(budget for budget in budget_file.budgets if budget.scope.team == team)
+
+
+def scope_mapping(scope: BudgetScope) -> Mapping[str, str]:
+    return dict(zip(_SCOPE_KEYS, scope.label_values(), strict=True))
