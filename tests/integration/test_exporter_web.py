@@ -1,0 +1,95 @@
+"""The exporter's endpoints: /healthz, /readyz, the telemetry path, TLS and basic auth."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from tests.support.servers import REPO_ROOT, ManagedProcess, free_port, start_exporter
+
+SCENARIO = REPO_ROOT / "tests/fixtures/scenarios/eight_gpus_static.yaml"
+
+
+def _get(url: str, *, auth: tuple[str, str] | None = None, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_custom_telemetry_path_health_and_readiness(tmp_path: Path) -> None:
+    args = ["--nvml.backend=simulated", f"--simulate.scenario={SCENARIO}", f"--state.file={tmp_path / 's.json'}",
+            "--web.telemetry-path=/cost-metrics"]
+    with start_exporter(tmp_path, args) as exporter:
+        assert _get(exporter.base_url + "/healthz")[0] == 200
+        status, body = _get(exporter.base_url + "/readyz")
+        assert status == 200, body
+        status, body = _get(exporter.base_url + "/cost-metrics")
+        assert status == 200
+        assert b"gpucost_gpu_cost_usd_total" in body
+        assert _get(exporter.base_url + "/metrics")[0] == 404
+
+
+def test_tls_and_basic_auth_from_the_web_config_file(tmp_path: Path) -> None:
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is part of the base system"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(tmp_path / "server.key"), "-out", str(tmp_path / "server.crt")],
+                   check=True, capture_output=True)
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(
+        f"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        f"basic_auth_users:\n  prometheus: '{hashed}'\n"
+    )
+    port = free_port()
+    args = ["--nvml.backend=simulated", f"--simulate.scenario={SCENARIO}", f"--state.file={tmp_path / 's.json'}",
+            f"--web.config.file={web_config}"]
+    context = ssl.create_default_context(cafile=str(tmp_path / "server.crt"))
+    context.check_hostname = False
+    argv = [sys.executable, "-m", "gpucost.cli.exporter", f"--web.listen-address=127.0.0.1:{port}", *args]
+    with ManagedProcess("exporter-tls", argv, tmp_path / "exporter.log", port=port).start() as exporter:
+        url = f"https://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                status, _ = _get(url + "/healthz", auth=("prometheus", "s3cret"), context=context)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        else:
+            pytest.fail(exporter.log_text())
+        assert status == 200
+        assert _get(url + "/metrics", context=context)[0] == 401
+        assert _get(url + "/metrics", auth=("prometheus", "wrong"), context=context)[0] == 401
+        status, body = _get(url + "/metrics", auth=("prometheus", "s3cret"), context=context)
+        assert status == 200
+        assert b"gpucost_gpu_info" in body
+
+
+def test_bad_web_config_exits_2(tmp_path: Path) -> None:
+    web_config = tmp_path / "web.yml"
+    web_config.write_text("basic_auth_users:\n  prometheus: plaintext\n")
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from gpucost.cli.exporter import main;"
+         f" sys.exit(main(['--nvml.backend=simulated', '--simulate.scenario={SCENARIO}',"
+         f" '--web.config.file={web_config}', '--web.listen-address=127.0.0.1:0']))"],
+        capture_output=True, text=True, check=False, cwd=REPO_ROOT,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "basic_auth_users.prometheus" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,96 @@
+"""The ledger's counters only grow, survive restarts through the state file, and expire on time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gpucost.engine.ledger import Ledger
+from gpucost.engine.split import DeviceTick, Holder, split_device_cost
+from gpucost.model import ContainerRef
+from gpucost.state import StateFile
+
+LABELS = ("team", "model")
+JOB = ContainerRef("ml", "job-1", "main")
+
+
+def _ledger_with_one_tick(now: float = 100.0) -> Ledger:
+    ledger = Ledger(LABELS, retention_seconds=600)
+    cost = split_device_cost(DeviceTick("GPU-a", 3600.0, 10, 0.5, [Holder(JOB, 1.0)]))
+    ledger.record(cost, {JOB: ("research", "llama")}, now)
+    return ledger
+
+
+def test_allocated_plus_unallocated_equals_cost_per_gpu_after_each_record() -> None:
+    ledger = _ledger_with_one_tick()
+    ledger.record(split_device_cost(DeviceTick("GPU-a", 3600.0, 5, 0.0, [])), {}, 105.0)
+    gpu = ledger.gpus["GPU-a"]
+    assert gpu.cost_usd == pytest.approx(15.0)
+    assert gpu.allocated_usd + gpu.unallocated_usd == pytest.approx(gpu.cost_usd, rel=1e-12)
+
+
+def test_container_series_expire_after_retention_but_workload_and_gpu_totals_stay() -> None:
+    ledger = _ledger_with_one_tick(now=100.0)
+    assert ledger.expire(now=650.0) == 0
+    assert ledger.expire(now=701.0) == 1
+    assert not ledger.containers
+    assert sum(w.active_usd + w.idle_usd for w in ledger.workloads.values()) == pytest.approx(10.0)
+    assert ledger.gpus["GPU-a"].allocated_usd == pytest.approx(10.0)
+
+
+def test_missing_workload_values_become_empty_strings() -> None:
+    ledger = Ledger(LABELS)
+    ledger.record(split_device_cost(DeviceTick("GPU-a", 3600.0, 1, 1.0, [Holder(JOB, 1.0)])), {}, 1.0)
+    (key,) = ledger.containers
+    assert key.workload == ("", "")
+
+
+def test_state_file_round_trip_restores_every_counter(tmp_path: Path) -> None:
+    ledger = _ledger_with_one_tick()
+    ledger.add_energy("GPU-a", 42.0)
+    state = StateFile(tmp_path / "state.json")
+    state.save(ledger, last_tick=123.5)
+    restored = state.load(LABELS, 600)
+    assert restored is not None
+    again, last_tick = restored
+    assert last_tick == 123.5
+    assert again.snapshot() == ledger.snapshot()
+
+
+def test_a_label_name_change_carries_values_by_name(tmp_path: Path) -> None:
+    state = StateFile(tmp_path / "state.json")
+    state.save(_ledger_with_one_tick(), last_tick=1.0)
+    restored = state.load(("model", "cost_center"), 600)
+    assert restored is not None
+    (key,) = restored[0].containers
+    assert key.workload == ("llama", "")
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", json.dumps({"format": "something-else"}), json.dumps({"format": "gpucost-ledger", "version": 99}),
+     json.dumps({"format": "gpucost-ledger", "version": 1, "last_tick": 1, "gpus": {"GPU-a": [-1, 0, 0, 0]},
+                 "containers": [], "workloads": []}),
+     "\udcff".encode("utf-8", "surrogateescape").decode("latin-1")],
+)
+def test_corrupt_or_foreign_state_file_is_moved_aside_never_fatal(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(content)
+    assert StateFile(path).load(LABELS, 600) is None
+    assert not path.exists()
+    moved = list(tmp_path.glob("state.json.corrupt-*"))
+    assert len(moved) == 1
+    assert moved[0].read_text() == content
+
+
+def test_missing_state_file_starts_from_zero(tmp_path: Path) -> None:
+    assert StateFile(tmp_path / "absent.json").load(LABELS, 600) is None
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    state = StateFile(tmp_path / "sub" / "state.json")
+    state.save(_ledger_with_one_tick(), 1.0)
+    state.save(_ledger_with_one_tick(), 2.0)
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["state.json"]

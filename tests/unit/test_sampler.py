@@ -1,0 +1,170 @@
+"""The sampling loop degrades one source at a time and never stops counting the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from gpucost.attribution import AllocationView, StaticMetadataProvider
+from gpucost.errors import SourceUnavailable
+from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta, PriceQuote
+from gpucost.sampler import Sampler, SamplerSettings
+from gpucost.state import StateFile
+
+GPUS = [GpuDevice(f"GPU-{i}", str(i), "NVIDIA L4") for i in range(3)]
+JOB = ContainerRef("ml", "job", "main")
+
+
+class FakeGpus:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.clock = 1000.0
+        self.failing: set[str] = set()
+        self.init_failures = 0
+
+    def start(self) -> None:
+        if self.init_failures > 0:
+            self.init_failures -= 1
+            raise SourceUnavailable("driver not loaded")
+
+    def close(self) -> None:
+        return None
+
+    def now(self) -> float:
+        return self.clock
+
+    def devices(self) -> Sequence[GpuDevice]:
+        return GPUS
+
+    def sample(self, device: GpuDevice) -> GpuSample:
+        if device.uuid in self.failing:
+            return GpuSample(device.uuid, self.clock, None, healthy=False, error="NVML_ERROR_GPU_IS_LOST")
+        return GpuSample(device.uuid, self.clock, 0.5, power_watts=100.0)
+
+
+class FakeAllocations:
+    name = "podresources"
+
+    def __init__(self) -> None:
+        self.fail = False
+        self.view = AllocationView((DeviceAllocation("GPU-0", JOB),))
+
+    def refresh(self, devices: Sequence[GpuDevice], now: float) -> None:
+        if self.fail:
+            raise SourceUnavailable("kubelet socket missing")
+
+    def current(self) -> AllocationView:
+        return self.view
+
+
+class FlatPrices:
+    catalog_as_of = "2025-05-01"
+    catalog_source = "test"
+
+    def quote(self, node: NodeInfo, device: GpuDevice, gpus_on_node: int) -> PriceQuote:
+        return PriceQuote(3.6, "on_demand")
+
+    def reload_overrides_if_changed(self) -> bool:
+        return False
+
+
+class TeamLabels:
+    def values(self, pod: PodMeta | None, namespace_labels: Mapping[str, str]) -> tuple[str, ...]:
+        return (pod.labels.get("team", ""),) if pod else ("",)
+
+
+def _sampler(gpus: FakeGpus, allocations: FakeAllocations, state: StateFile | None = None) -> Sampler:
+    metadata = StaticMetadataProvider([PodMeta("ml", "job", labels={"team": "research"})], NodeInfo())
+    return Sampler(SamplerSettings(("team",)), gpus, allocations, metadata, FlatPrices(), TeamLabels(), state,
+                   wall_clock=lambda: gpus.clock)
+
+
+def _health(sampler: Sampler) -> dict[str, bool]:
+    return {h.collector: h.success for h in sampler.snapshot().health}
+
+
+def test_an_nvml_error_on_one_gpu_marks_it_unhealthy_and_the_others_keep_counting() -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    sampler = _sampler(gpus, allocations)
+    sampler.tick()
+    gpus.failing = {"GPU-1"}
+    gpus.clock += 10
+    sampler.tick()
+    snapshot = sampler.snapshot()
+    healthy = {v.device.uuid: v.sample.healthy for v in snapshot.devices if v.sample}
+    assert healthy == {"GPU-0": True, "GPU-1": False, "GPU-2": True}
+    for uuid in ("GPU-0", "GPU-1", "GPU-2"):
+        # The GPU still costs money while NVML cannot read it.
+        assert snapshot.ledger.gpus[uuid].cost_usd == pytest.approx(0.01)
+    assert _health(sampler)["nvml"] is True
+
+
+def test_kubelet_outage_shows_in_health_and_keeps_the_last_allocation() -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    sampler = _sampler(gpus, allocations)
+    sampler.tick()
+    allocations.fail = True
+    gpus.clock += 100
+    sampler.tick()
+    assert _health(sampler)["podresources"] is False
+    containers = sampler.snapshot().ledger.containers
+    assert sum(c.active_usd + c.idle_usd for c in containers.values()) == pytest.approx(0.1)
+    allocations.fail = False
+    gpus.clock += 1
+    sampler.tick()
+    assert _health(sampler)["podresources"] is True
+
+
+def test_nvml_init_failure_is_retried_and_readiness_says_why() -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    gpus.init_failures = 1
+    sampler = _sampler(gpus, allocations)
+    sampler.tick()
+    assert not sampler.ready
+    assert any("driver not loaded" in p for p in sampler.readiness_problems())
+    assert _health(sampler)["nvml"] is False
+    sampler._next_init = 0.0  # skip the backoff wait in this test
+    sampler.tick()
+    assert sampler.ready
+    assert sampler.readiness_problems() == []
+
+
+def test_restart_gap_is_charged_from_the_state_file(tmp_path: Path) -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    state = StateFile(tmp_path / "state.json")
+    first = _sampler(gpus, allocations, state)
+    first.tick()
+    gpus.clock += 10
+    first.tick()
+    first.stop()
+    gpus.clock += 5  # the exporter was down for 5 s
+    second = _sampler(gpus, allocations, state)
+    second.tick()
+    assert second.snapshot().ledger.gpus["GPU-0"].cost_usd == pytest.approx(3.6 * 15 / 3600)
+
+
+def test_a_stale_state_file_beyond_max_gap_is_not_charged(tmp_path: Path) -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    state = StateFile(tmp_path / "state.json")
+    first = _sampler(gpus, allocations, state)
+    first.tick()
+    gpus.clock += 10
+    first.tick()
+    first.stop()
+    gpus.clock += 3600
+    second = _sampler(gpus, allocations, state)
+    second.tick()
+    assert second.snapshot().ledger.gpus["GPU-0"].cost_usd == pytest.approx(3.6 * 10 / 3600)
+
+
+def test_workload_labels_come_from_pod_metadata() -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    sampler = _sampler(gpus, allocations)
+    sampler.tick()
+    gpus.clock += 1
+    sampler.tick()
+    (key,) = sampler.snapshot().ledger.containers
+    assert key.workload == ("research",)
