@@ -10,11 +10,11 @@ wrapper turns them into a health metric and a log line.
 from __future__ import annotations
 
 __all__ = [
-    "GpucostError",
-    "UserInputError",
     "ConfigError",
-    "SourceUnavailable",
+    "GpucostError",
     "NoData",
+    "SourceUnavailable",
+    "UserInputError",
 ]
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "PRICING_KINDS",
+    "SHARING_MODES",
     "ContainerRef",
     "DeviceAllocation",
     "GpuDevice",
@@ -21,8 +23,6 @@ __all__ = [
     "PriceQuote",
     "PricingKind",
     "SharingMode",
-    "PRICING_KINDS",
-    "SHARING_MODES",
 ]
 
 PricingKind = Literal["on_demand", "spot", "commitment", "on_prem", "unpriced"]
