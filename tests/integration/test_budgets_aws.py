@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from gpucost.budgets.aws_budgets import AwsBudgetSync
 from gpucost.budgets.spec import Month, load_budget_file
 from gpucost.budgets.state import SidecarState
-from tests.support.servers import ManagedProcess, free_port
+from tests.support.servers import start_moto_server
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +30,7 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "
 
 @pytest.fixture(scope="module")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("moto")
-    proc = ManagedProcess(
-        "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        workdir / "moto.log",
-        port=port,
-    ).start()
-    with proc:
-        proc.wait_http("/moto-api/", timeout=30)
+    with start_moto_server(tmp_path_factory.mktemp("moto")) as proc:
         yield proc.base_url
 
 

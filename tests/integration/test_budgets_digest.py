@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 
-from gpucost.budgets.digest import TeamDigest, make_slack_client, render_blocks, send_digest
-from gpucost.budgets.spec import Month
+from gpucost.budgets.digest import (
+    TeamDigest,
+    default_channel,
+    gather_team_digest,
+    make_slack_client,
+    render_blocks,
+    send_digest,
+)
+from gpucost.budgets.prometheus_api import PrometheusClient
+from gpucost.budgets.spec import Month, parse_budget_file
+from tests.support.servers import require_binary, start_prometheus, write_prometheus_config
 from tests.support.slack_sink import SlackSink
 
 pytestmark = pytest.mark.integration
@@ -44,3 +59,76 @@ def test_rate_limited_post_is_retried_and_delivered_once() -> None:
         assert len(delivered) == 1
         assert delivered[0].channel == "#research-finops"
         assert [r.status for r in sink.requests] == [429, 200]
+
+
+def _recorded_series(at: int) -> str:
+    """The recorded series the digest reads, as OpenMetrics samples for the 30 minutes before `at`."""
+    series = [
+        ('team:gpucost_spend_usd:month_to_date{team="research"}', 41000.0),
+        ('team:gpucost_spend_usd:month_to_date{team="platform"}', 9000.0),
+        ('team:gpucost_spend_usd:forecast_month_end{team="research"}', 52000.0),
+        ('team_model:gpucost_spend_usd:month_to_date{team="research",model="llama-70b"}', 30000.0),
+        ('team_model:gpucost_spend_usd:month_to_date{team="research",model="mistral-7b"}', 8000.0),
+        ('team_model:gpucost_spend_usd:month_to_date{team="research",model="bert"}', 2000.0),
+        ('team_model:gpucost_spend_usd:month_to_date{team="research",model="t5"}', 1000.0),
+        ('team_component:gpucost_cost_usd_per_hour:rate5m{team="research",component="idle"}', 12.5),
+        ('team_component:gpucost_cost_usd_per_hour:rate5m{team="research",component="active"}', 99.0),
+    ]
+    lines = []
+    for name in sorted({s.split("{")[0] for s, _ in series}):
+        lines.append(f"# TYPE {name} gauge")
+        lines.extend(
+            f"{s} {value} {ts}"
+            for s, value in series
+            if s.startswith(name + "{")
+            for ts in range(at - 1800, at + 1, 60)
+        )
+    return "\n".join(lines) + "\n# EOF\n"
+
+
+def test_digest_gathered_from_prometheus_reaches_slack_with_budget_forecast_models_and_idle(tmp_path: Path) -> None:
+    at = int(time.time()) - 300
+    source = tmp_path / "recorded.om"
+    source.write_text(_recorded_series(at))
+    subprocess.run(
+        [require_binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source), str(tmp_path / "tsdb")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    budget_file = parse_budget_file(
+        {
+            "budgets": [
+                {
+                    "name": "research-monthly",
+                    "scope": {"team": "research"},
+                    "monthly_usd": 50000,
+                    "slack_channel": "#research-finops",
+                },
+                {"name": "research-llama", "scope": {"team": "research", "model": "llama-70b"}, "monthly_usd": 40000},
+            ]
+        },
+        "budgets.yaml",
+    )
+    now = dt.datetime.fromtimestamp(at, dt.UTC)
+    with start_prometheus(tmp_path, write_prometheus_config(tmp_path / "prometheus.yml"), retention="30d") as prom:
+        digest = gather_team_digest(PrometheusClient(prom.base_url), "research", budget_file, now)
+    assert digest.month_to_date_usd == 41000.0 and digest.forecast_usd == 52000.0
+    assert digest.budget_usd == 50000.0  # the team-wide budget, not the narrower llama one
+    assert digest.top_models == (("llama-70b", 30000.0), ("mistral-7b", 8000.0), ("bert", 2000.0))
+    assert digest.idle_usd_per_hour == 12.5
+    with SlackSink() as sink:
+        send_digest(
+            make_slack_client("xoxb-test", base_url=sink.url + "/api/"),
+            default_channel("research", budget_file),
+            digest,
+        )
+        [message] = sink.wait_for(1, timeout=10, delivered_only=True)
+    assert message.channel == "#research-finops"
+    assert message.body["text"].startswith(
+        f"GPU spend for research, {Month.of(now.date())}: $41,000.00 of $50,000.00 (82 %)"
+    )
+    rendered = (
+        json.dumps(message.body["blocks"]) if isinstance(message.body["blocks"], list) else message.body["blocks"]
+    )
+    assert "`llama-70b`: $30,000.00" in rendered and "`t5`" not in rendered and "$12.50/h" in rendered

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 
@@ -18,9 +17,9 @@ from gpucost.budgets.prometheus_api import PrometheusClient, PrometheusEstimateS
 from gpucost.budgets.reconcile import Reconciler
 from gpucost.budgets.state import SidecarState
 from tests.support.servers import (
-    ManagedProcess,
     free_port,
     require_binary,
+    start_moto_server,
     start_prometheus,
     write_prometheus_config,
 )
@@ -60,15 +59,7 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def ce_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    port = free_port()
-    proc = ManagedProcess(
-        "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        tmp_path_factory.mktemp("moto") / "moto.log",
-        port=port,
-    ).start()
-    with proc:
-        proc.wait_http("/moto-api/", timeout=30)
+    with start_moto_server(tmp_path_factory.mktemp("moto")) as proc:
         results = {
             "results": [
                 {

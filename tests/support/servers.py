@@ -224,6 +224,15 @@ def start_exporter(
     return proc
 
 
+def start_moto_server(workdir: Path) -> ManagedProcess:
+    """Start moto in server mode (AWS APIs over HTTP) on a free port; waits for /moto-api/."""
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    proc = ManagedProcess("moto", argv, workdir / "moto.log", port=port).start()
+    proc.wait_http("/moto-api/", timeout=30)
+    return proc
+
+
 # --- Prometheus HTTP API --------------------------------------------------------
 
 

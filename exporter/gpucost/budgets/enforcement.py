@@ -29,6 +29,7 @@ __all__ = [
     "decide",
     "load_core_v1",
     "quota_name",
+    "spend_query",
 ]
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ MANAGED_BY = "gpucost"
 MONTH_ANNOTATION = "gpucost.io/budget-month"
 GPU_RESOURCE = "requests.nvidia.com/gpu"
 Decision = Literal["apply_quota", "remove_quota", "none"]
+_FOREIGN = "<not managed by gpucost>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,23 @@ class EnforcementAction:
 
 def quota_name(budget: Budget) -> str:
     return f"gpucost-budget-{budget.name}"
+
+
+def spend_query(budget: Budget) -> str:
+    """The PromQL for a budget's month-to-date spend, at the narrowest recorded level its scope needs."""
+    matchers = [f'team="{_escape(budget.scope.team)}"']
+    level = "team"
+    if budget.scope.namespace:
+        matchers.append(f'namespace="{_escape(budget.scope.namespace)}"')
+        level = "namespace_team"
+    if budget.scope.model:
+        matchers.append(f'model="{_escape(budget.scope.model)}"')
+        level += "_model"
+    return f"sum({level}:gpucost_spend_usd:month_to_date{{{','.join(matchers)}}})"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def decide(
@@ -106,6 +125,13 @@ class QuotaEnforcer:
 
         try:
             existing = self._existing_quota_month(budget, namespace)
+            if existing is _FOREIGN:
+                log.warning(
+                    "enforcement: ResourceQuota %s in %s is not managed by gpucost; left alone",
+                    quota_name(budget),
+                    namespace,
+                )
+                return EnforcementAction(budget.name, namespace, "none", None, "foreign quota")
             decision, reason = decide(budget, spend, month, existing)
             gpus: int | None = None
             if decision == "apply_quota":
@@ -147,7 +173,7 @@ class QuotaEnforcer:
             raise
         labels = quota.metadata.labels or {}
         if labels.get("app.kubernetes.io/managed-by") != MANAGED_BY:
-            return None  # someone else's quota of the same name: never touch it
+            return _FOREIGN  # someone else's quota of the same name: never touch or replace it
         annotations: Mapping[str, str] = quota.metadata.annotations or {}
         return annotations.get(MONTH_ANNOTATION, "")
 

@@ -27,6 +27,7 @@ __all__ = [
     "GcpBudgetSync",
     "ThresholdRule",
     "desired_gcp_budgets",
+    "gcp_call_errors",
     "make_budget_client",
 ]
 
@@ -76,6 +77,19 @@ class GcpBudgetPlan:
 
     def render(self) -> str:
         return "\n".join(str(change) for change in self.changes) or "no GCP budgets in the file"
+
+
+def gcp_call_errors() -> tuple[type[BaseException], ...]:
+    """What a google-cloud REST call raises when the API cannot be reached or refuses.
+
+    API errors are `GoogleAPIError`; a refused or dropped connection surfaces from the
+    REST transport as a `requests` exception, and token refresh failures as google-auth's.
+    """
+    import requests
+    from google.api_core import exceptions
+    from google.auth import exceptions as auth_exceptions
+
+    return (exceptions.GoogleAPIError, requests.RequestException, auth_exceptions.GoogleAuthError)
 
 
 def make_budget_client(api_endpoint: str | None = None, anonymous: bool = False) -> Any:
@@ -131,11 +145,9 @@ class GcpBudgetSync:
         self._pubsub_topic = pubsub_topic
 
     def existing(self) -> dict[str, Any]:
-        from google.api_core import exceptions
-
         try:
             budgets = list(self._client.list_budgets(parent=self._parent))
-        except exceptions.GoogleAPIError as err:
+        except gcp_call_errors() as err:
             raise SourceUnavailable(f"GCP Budget API list_budgets failed: {err}") from err
         return {str(b.display_name): b for b in budgets if str(b.display_name).startswith(GCP_BUDGET_PREFIX)}
 
@@ -165,7 +177,6 @@ class GcpBudgetSync:
         return GcpBudgetPlan(tuple(changes))
 
     def apply(self, plan: GcpBudgetPlan) -> None:
-        from google.api_core import exceptions
         from google.protobuf import field_mask_pb2
 
         for change in plan.changes:
@@ -180,7 +191,7 @@ class GcpBudgetSync:
                     message.name = change.resource_name
                     mask = field_mask_pb2.FieldMask(paths=list(change.update_paths))
                     self._client.update_budget(budget=message, update_mask=mask)
-            except exceptions.GoogleAPIError as err:
+            except gcp_call_errors() as err:
                 raise SourceUnavailable(
                     f"GCP Budget API {change.action} {change.display_name} failed: {err}"
                 ) from err
@@ -225,7 +236,9 @@ def _differences(current: Any, desired: DesiredGcpBudget, pubsub_topic: str) -> 
         details.append(f"amount {amount:g} -> {desired.amount_usd:g} USD")
     labels = {str(key): sorted(str(v) for v in value) for key, value in current.budget_filter.labels.items()}
     projects = sorted(str(p) for p in current.budget_filter.projects)
-    if labels != {desired.label[0]: [desired.label[1]]} or projects != list(desired.projects):
+    # A budget edited to another period (quarter, year, custom) would compare amounts of different periods.
+    monthly = _enum_name(current.budget_filter.calendar_period) == "MONTH"
+    if labels != {desired.label[0]: [desired.label[1]]} or projects != list(desired.projects) or not monthly:
         paths.append("budget_filter")
         details.append(f"filter {labels} {projects} -> {dict([desired.label])} {list(desired.projects)}")
     rules = sorted(
@@ -241,6 +254,10 @@ def _differences(current: Any, desired: DesiredGcpBudget, pubsub_topic: str) -> 
     return paths, details
 
 
+def _enum_name(value: Any) -> str:
+    return str(getattr(value, "name", value))
+
+
 def _basis_name(basis: Any) -> Literal["CURRENT_SPEND", "FORECASTED_SPEND"]:
-    name = getattr(basis, "name", str(basis))
+    name = _enum_name(basis)
     return "FORECASTED_SPEND" if name == "FORECASTED_SPEND" else "CURRENT_SPEND"

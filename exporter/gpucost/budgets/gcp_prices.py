@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gpucost.budgets.gcp_budgets import gcp_call_errors
 from gpucost.budgets.prices_file import PriceEntry
 from gpucost.errors import SourceUnavailable
 
@@ -37,6 +38,8 @@ GCP_GPU_SKUS: Mapping[str, re.Pattern[str]] = {
     "L4": re.compile(r"^Nvidia L4 GPU\b"),
     "T4": re.compile(r"^Nvidia Tesla T4 GPU\b"),
 }
+
+_PREEMPTIBLE_PREFIX = re.compile(r"^(Spot )?Preemptible ")
 
 # Machine type -> (GPU model, GPUs per machine).
 GCP_MACHINE_TYPES: Mapping[str, tuple[str, int]] = {
@@ -77,7 +80,9 @@ def parse_sku_price(sku: Any, region: str) -> SkuPrice | None:
     usage_type = str(sku.category.usage_type)
     if usage_type not in ("OnDemand", "Preemptible"):
         return None
-    model = next((key for key, pattern in GCP_GPU_SKUS.items() if pattern.match(str(sku.description))), None)
+    # Spot GPU SKUs read "Spot Preemptible Nvidia L4 GPU running in Americas" (older ones "Preemptible ...").
+    description = _PREEMPTIBLE_PREFIX.sub("", str(sku.description))
+    model = next((key for key, pattern in GCP_GPU_SKUS.items() if pattern.match(description)), None)
     if model is None or not sku.pricing_info:
         return None
     expression = sku.pricing_info[0].pricing_expression
@@ -98,15 +103,15 @@ class GcpPriceSource:
         self._clock = clock
 
     def gpu_prices(self) -> dict[tuple[str, bool], float]:
-        from google.api_core import exceptions
-
         prices: dict[tuple[str, bool], float] = {}
         try:
-            for sku in self._client.list_skus(parent=COMPUTE_ENGINE_SERVICE, currency_code="USD"):
+            # currency_code is not a flattened argument of list_skus: it goes in the request.
+            request = {"parent": COMPUTE_ENGINE_SERVICE, "currency_code": "USD"}
+            for sku in self._client.list_skus(request=request):
                 parsed = parse_sku_price(sku, self._region)
                 if parsed is not None:
                     prices[(parsed.gpu_model, parsed.spot)] = parsed.usd_per_gpu_hour
-        except exceptions.GoogleAPIError as err:
+        except gcp_call_errors() as err:
             raise SourceUnavailable(f"GCP Cloud Catalog list_skus failed: {err}") from err
         return prices
 

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from gpucost.budgets.gcp_budgets import GCP_BUDGET_PREFIX
 from gpucost.budgets.gcp_spend import parse_push
 from gpucost.budgets.state import SidecarState
 from gpucost.errors import UserInputError
@@ -73,7 +74,9 @@ def _make_handler(registry: CollectorRegistry, state: SidecarState) -> type[Base
                 # 400 tells Pub/Sub not to retry a message that will never parse.
                 self._answer(400, b"bad notification\n")
                 return
-            state.set_cloud_spend("gcp", notification.gpucost_name, "actual", notification.cost_usd)
+            # The topic may be shared with budgets gpucost does not manage: acknowledge them, publish nothing.
+            if notification.display_name.startswith(GCP_BUDGET_PREFIX):
+                state.set_cloud_spend("gcp", notification.gpucost_name, "actual", notification.cost_usd)
             state.set_provider_up("gcp", "budget_spend", True)
             self._answer(204, b"")
 

@@ -163,13 +163,9 @@ def _enforcement_jobs(args: argparse.Namespace, state: SidecarState, period: dt.
     holder: dict[str, object] = {}
 
     def spend_of(budget: Budget) -> float:
-        team = budget.scope.team.replace('"', "")
-        if budget.scope.model:
-            model = budget.scope.model
-            expr = f'sum(team_model:gpucost_spend_usd:month_to_date{{team="{team}",model="{model}"}})'
-        else:
-            expr = f'sum(team:gpucost_spend_usd:month_to_date{{team="{team}"}})'
-        return sum(value for _labels, value in prometheus.query(expr))
+        from gpucost.budgets.enforcement import spend_query
+
+        return sum(value for _labels, value in prometheus.query(spend_query(budget)))
 
     def enforce(now: dt.datetime) -> None:
         from gpucost.budgets.enforcement import QuotaEnforcer, load_core_v1

@@ -1,0 +1,276 @@
+"""A local REST stand-in for the two Google Cloud APIs the budget sidecar calls, for tests.
+
+- Cloud Billing Budget API v1: list / create / get / patch / delete under
+  `/v1/billingAccounts/{account}/budgets`, JSON bodies in proto3 JSON form
+  (camelCase, int64 as strings), enums as integers: the google-cloud REST
+  clients send `$alt=json;enum-encoding=int` and the server answers in kind.
+  Like the real API it accepts one label key with one value in `budgetFilter.labels`
+  and applies a PATCH only to the fields named in `updateMask`.
+- Cloud Billing Catalog API v1: `GET /v1/services` and `GET /v1/services/{id}/skus`
+  (`currencyCode`), both paginated by `pageSize` / `pageToken`.
+
+Errors use Google's JSON error shape so `google.api_core` raises the matching
+exception (`NotFound`, `InvalidArgument`, ...).  `requests` records what was
+called, for asserting that planning never writes.  Plain http on 127.0.0.1; the
+clients are built with `client_options={"api_endpoint": server.url}` and
+`AnonymousCredentials()`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import urllib.parse
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+ENUM_QUERY = "json;enum-encoding=int"
+# google.cloud.billing.budgets.v1 enums, as integers on the wire.
+BASIS_CURRENT_SPEND = 1
+BASIS_FORECASTED_SPEND = 2
+CALENDAR_PERIOD_MONTH = 1
+
+_BUDGETS = re.compile(r"^/v1/billingAccounts/([^/]+)/budgets$")
+_BUDGET = re.compile(r"^/v1/billingAccounts/([^/]+)/budgets/([^/]+)$")
+_SERVICES = "/v1/services"
+_SKUS = re.compile(r"^/v1/services/([^/]+)/skus$")
+_UPDATABLE = ("displayName", "budgetFilter", "amount", "thresholdRules", "notificationsRule", "ownershipScope")
+_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ABORTED"}
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    body: JsonObject | None
+
+
+@dataclass
+class _Store:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    budgets: dict[str, JsonObject] = field(default_factory=dict)  # resource name -> budget JSON
+    services: list[JsonObject] = field(default_factory=list)
+    skus: dict[str, list[JsonObject]] = field(default_factory=dict)  # service id -> SKU JSON list
+    requests: list[SeenRequest] = field(default_factory=list)
+
+
+def _camel(path: str) -> str:
+    head, *rest = path.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class FakeGcp:
+    """`with FakeGcp() as gcp:`; `gcp.url` is the `api_endpoint` for both clients."""
+
+    def __init__(self, page_size: int = 2) -> None:
+        self.page_size = page_size
+        self._store = _Store()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-gcp", daemon=True)
+
+    def start(self) -> FakeGcp:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeGcp:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # --- scripting -------------------------------------------------------------
+
+    def put_budget(self, account: str, budget: JsonObject) -> JsonObject:
+        """Store a budget as if someone created it elsewhere (console, Terraform)."""
+        with self._store.lock:
+            return self._insert(account, budget)
+
+    def edit_budget(self, budget: JsonObject) -> None:
+        """Replace a stored budget in place (same name), as an edit in the console would."""
+        with self._store.lock:
+            if budget["name"] not in self._store.budgets:
+                raise KeyError(budget["name"])
+            self._store.budgets[budget["name"]] = {**copy.deepcopy(budget), "etag": uuid.uuid4().hex}
+
+    def budgets(self, account: str) -> list[JsonObject]:
+        prefix = f"billingAccounts/{account}/budgets/"
+        with self._store.lock:
+            return [copy.deepcopy(b) for name, b in self._store.budgets.items() if name.startswith(prefix)]
+
+    def budget_named(self, account: str, display_name: str) -> JsonObject:
+        found = [b for b in self.budgets(account) if b.get("displayName") == display_name]
+        if len(found) != 1:
+            raise AssertionError(f"{len(found)} budgets named {display_name!r}")
+        return found[0]
+
+    def clear_budgets(self) -> None:
+        with self._store.lock:
+            self._store.budgets.clear()
+
+    def set_catalog(self, services: Sequence[JsonObject], skus: Mapping[str, Sequence[JsonObject]]) -> None:
+        with self._store.lock:
+            self._store.services = [copy.deepcopy(s) for s in services]
+            self._store.skus = {key: [copy.deepcopy(s) for s in value] for key, value in skus.items()}
+
+    @property
+    def requests(self) -> list[SeenRequest]:
+        with self._store.lock:
+            return list(self._store.requests)
+
+    def writes(self) -> list[SeenRequest]:
+        return [r for r in self.requests if r.method in ("POST", "PATCH", "DELETE")]
+
+    # --- handlers (called with the request parsed) -------------------------------
+
+    def handle(
+        self, method: str, path: str, query: Mapping[str, str], body: JsonObject | None
+    ) -> tuple[int, JsonObject]:
+        with self._store.lock:
+            self._store.requests.append(SeenRequest(method, path, dict(query), body))
+            if query.get("$alt") != ENUM_QUERY:
+                return _error(400, f"expected $alt={ENUM_QUERY}, got {query.get('$alt')!r}")
+            if match := _BUDGETS.match(path):
+                if method == "GET":
+                    prefix = f"billingAccounts/{match.group(1)}/budgets/"
+                    items = [b for name, b in sorted(self._store.budgets.items()) if name.startswith(prefix)]
+                    return self._page(items, "budgets", query)
+                if method == "POST":
+                    problem = _invalid_budget(body)
+                    if problem:
+                        return _error(400, problem)
+                    assert body is not None
+                    return 200, self._insert(match.group(1), body)
+            elif match := _BUDGET.match(path):
+                name = path.removeprefix("/v1/")
+                current = self._store.budgets.get(name)
+                if current is None:
+                    return _error(404, f"budget {name} not found")
+                if method == "GET":
+                    return 200, copy.deepcopy(current)
+                if method == "DELETE":
+                    del self._store.budgets[name]
+                    return 200, {}
+                if method == "PATCH":
+                    return self._patch(current, body, query)
+            elif path == _SERVICES and method == "GET":
+                return self._page(self._store.services, "services", query)
+            elif (match := _SKUS.match(path)) and method == "GET":
+                if query.get("currencyCode", "USD") != "USD":
+                    return _error(400, "this fake serves USD only")
+                return self._page(self._store.skus.get(match.group(1), []), "skus", query)
+            return _error(404, f"no route for {method} {path}")
+
+    def _insert(self, account: str, budget: JsonObject) -> JsonObject:
+        stored = copy.deepcopy(budget)
+        stored["name"] = f"billingAccounts/{account}/budgets/{uuid.uuid4()}"
+        stored["etag"] = uuid.uuid4().hex
+        self._store.budgets[stored["name"]] = stored
+        return copy.deepcopy(stored)
+
+    def _patch(self, current: JsonObject, body: JsonObject | None, query: Mapping[str, str]) -> tuple[int, JsonObject]:
+        if body is None:
+            return _error(400, "PATCH needs the budget in the body")
+        etag = body.get("etag")
+        if etag and etag != current.get("etag"):
+            return _error(409, "etag mismatch")
+        mask = [_camel(p.strip()) for p in query.get("updateMask", "").split(",") if p.strip()]
+        unknown = [p for p in mask if p not in _UPDATABLE]
+        if unknown:
+            return _error(400, f"updateMask names fields that cannot be updated: {unknown}")
+        candidate = copy.deepcopy(current)
+        for key in mask or _UPDATABLE:
+            if key in body:
+                candidate[key] = copy.deepcopy(body[key])
+            else:
+                candidate.pop(key, None)
+        problem = _invalid_budget(candidate)
+        if problem:
+            return _error(400, problem)
+        candidate["etag"] = uuid.uuid4().hex
+        self._store.budgets[candidate["name"]] = candidate
+        return 200, copy.deepcopy(candidate)
+
+    def _page(self, items: Sequence[JsonObject], key: str, query: Mapping[str, str]) -> tuple[int, JsonObject]:
+        size = min(int(query.get("pageSize") or self.page_size), self.page_size)
+        start = int(query.get("pageToken") or 0)
+        answer: JsonObject = {key: [copy.deepcopy(i) for i in items[start : start + size]]}
+        if start + size < len(items):
+            answer["nextPageToken"] = str(start + size)
+        return 200, answer
+
+
+def _invalid_budget(budget: JsonObject | None) -> str:
+    """The checks of the real API that the sidecar could trip over."""
+    if not budget:
+        return "budget is required"
+    if "amount" not in budget:
+        return "budget.amount is required"
+    labels = budget.get("budgetFilter", {}).get("labels", {})
+    # Filter.labels is map<string, ListValue>; a ListValue is a plain JSON array.
+    if len(labels) > 1 or any(not isinstance(values, list) or len(values) != 1 for values in labels.values()):
+        return "budget_filter.labels: only one label key with one value is allowed"
+    for rule in budget.get("thresholdRules", []):
+        if not isinstance(rule.get("spendBasis", BASIS_CURRENT_SPEND), int):
+            return "threshold_rules.spend_basis: enums must be integers with enum-encoding=int"
+        if rule.get("thresholdPercent", 0) <= 0:
+            return "threshold_rules.threshold_percent must be positive"
+    return ""
+
+
+def _error(code: int, message: str) -> tuple[int, JsonObject]:
+    return code, {"error": {"code": code, "message": message, "status": _STATUS.get(code, "UNKNOWN")}}
+
+
+def _make_handler(fake: FakeGcp) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _dispatch(self, method: str) -> None:
+            parsed = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                status, answer = _error(400, "body is not JSON")
+            else:
+                status, answer = fake.handle(method, urllib.parse.unquote(parsed.path), query, body)
+            payload = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+        def do_PATCH(self) -> None:
+            self._dispatch("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._dispatch("DELETE")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
