@@ -1,0 +1,190 @@
+"""Dashboard 3, GPU efficiency and waste: how busy the GPUs are and what idle time costs."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import heatmap
+from grafana_foundation_sdk.models import heatmap as heatmap_models
+
+from gpucost.dashboards.common import (
+    CLUSTER,
+    DATASOURCE,
+    Board,
+    Query,
+    bar_gauge_panel,
+    prometheus_targets,
+    table_panel,
+    timeseries_panel,
+)
+
+__all__ = ["UID", "build"]
+
+UID = "gpucost-efficiency"
+TEAMS = f'{CLUSTER}, team=~"$team"'
+IDLE_SINCE = f'max by (namespace, pod, team) (ALERTS_FOR_STATE{{{TEAMS}, alertname="GpuIdleWaste"}})'
+
+
+def _utilization_heatmap() -> heatmap.Panel:
+    return (
+        heatmap.Panel()
+        .title("GPU utilization by node and GPU")
+        .description(
+            "One row per GPU (node / GPU index), coloured by gpucost_gpu_utilization_ratio: the fraction of each "
+            "sampling interval the device was busy, as NVML reports it. Dark rows are GPUs paid for and not used."
+        )
+        .unit("percentunit")
+        .datasource(DATASOURCE)
+        .targets(prometheus_targets([
+            Query(
+                f"max by (node, gpu) (gpucost_gpu_utilization_ratio{{{CLUSTER}}}"
+                " * on (node, uuid) group_left (gpu)"
+                f" max by (node, uuid, gpu) (gpucost_gpu_info{{{CLUSTER}}}))",
+                "{{node}} / GPU {{gpu}}",
+            )
+        ]))
+        .calculate(False)
+        .color(
+            heatmap.HeatmapColorOptions()
+            .mode(heatmap_models.HeatmapColorMode.SCHEME)
+            .scheme("RdYlGn")
+            .min(0)
+            .max(1)
+        )
+    )
+
+
+def build() -> Board:
+    board = Board(
+        uid=UID,
+        title="GPU cost: efficiency and waste",
+        description="How busy the GPUs are, what idle and unallocated GPUs cost, and how GPUs are shared.",
+        variables=("cluster", "team"),
+    )
+    board.row("Utilization")
+    board.add(_utilization_heatmap(), w=24, h=9)
+    board.row("Idle cost")
+    board.add(
+        timeseries_panel(
+            "Idle cost by team (USD/h)",
+            "Cost per hour of GPUs the team's pods hold while they are not busy "
+            "(team_component:gpucost_cost_usd_per_hour:rate5m{component=\"idle\"}), stacked.",
+            "currencyUSD",
+            [Query(f'sum by (team) (team_component:gpucost_cost_usd_per_hour:rate5m{{{TEAMS}, component="idle"}})',
+                   "{{team}}")],
+            stacked=True,
+        ),
+        w=12, h=8,
+    )
+    board.add(
+        bar_gauge_panel(
+            "GPU efficiency by team and model",
+            "Active / (active + idle) cost per team and model (team_model:gpucost_gpu_efficiency:ratio): the share "
+            "of the money spent while the GPUs were busy. Red below 30 %, green above 60 %.",
+            "percentunit",
+            [Query(f"sort(team_model:gpucost_gpu_efficiency:ratio{{{TEAMS}}})", "{{team}} / {{model}}", instant=True)],
+            steps=((None, "red"), (0.3, "orange"), (0.6, "green")),
+            max_value=1,
+        ),
+        w=12, h=8,
+    )
+    board.add(
+        table_panel(
+            "GPUs idle for 2h or more",
+            "Pods whose GPUs have been below 5 % utilization for at least 2 hours (the GpuIdleWaste alert: "
+            "pod:gpucost_gpu_utilization:avg5m < 0.05). Hours = now minus the time the alert became active "
+            "(ALERTS_FOR_STATE); USD = the pod's current USD/h (pod:gpucost_cost_usd_per_hour:rate5m) times "
+            "those hours.",
+            "currencyUSD",
+            [
+                Query(f"(time() - {IDLE_SINCE}) / 3600 >= 2", instant=True, table=True),
+                Query(
+                    f"sum by (namespace, pod, team) (pod:gpucost_cost_usd_per_hour:rate5m{{{TEAMS}}})"
+                    f" * on (namespace, pod, team) ((time() - {IDLE_SINCE}) / 3600 >= 2)",
+                    instant=True, table=True,
+                ),
+            ],
+            renames={"Value #A": "idle hours", "Value #B": "USD while idle"},
+            column_units={"idle hours": "h"},
+        ),
+        w=12, h=8,
+        empty_when_healthy="no pod has held an idle GPU for 2 hours",
+    )
+    board.add(
+        table_panel(
+            "Pod GPU utilization (5m average)",
+            "For each pod holding GPUs, the highest 5-minute average utilization of its GPUs "
+            "(pod:gpucost_gpu_utilization:avg5m), lowest first: the candidates for the idle list.",
+            "percentunit",
+            [Query(f"sort(pod:gpucost_gpu_utilization:avg5m{{{TEAMS}}})", instant=True, table=True)],
+            renames={"Value": "utilization"},
+            column_steps={"utilization": ((None, "red"), (0.05, "orange"), (0.3, "green"))},
+        ),
+        w=12, h=8,
+    )
+    board.row("Unallocated GPUs")
+    board.add(
+        timeseries_panel(
+            "Unallocated cost by node pool (USD/h)",
+            "Cost per hour of GPUs no pod holds, by node pool (node_pool:gpucost_unallocated_cost_usd_per_hour:rate5m; "
+            "node_pool is a scrape target label). Not filtered by team: nobody owns these GPUs.",
+            "currencyUSD",
+            [Query(f"sum by (node_pool) (node_pool:gpucost_unallocated_cost_usd_per_hour:rate5m{{{CLUSTER}}})",
+                   "{{node_pool}}")],
+            stacked=True,
+        ),
+        w=12, h=8,
+    )
+    board.add(
+        bar_gauge_panel(
+            "Idle + unallocated share by node pool",
+            "(idle + unallocated cost) / total GPU cost of each node pool (node_pool:gpucost_idle_cost_share:ratio).",
+            "percentunit",
+            [Query(f"node_pool:gpucost_idle_cost_share:ratio{{{CLUSTER}}}", "{{node_pool}}", instant=True)],
+            steps=((None, "green"), (0.2, "orange"), (0.5, "red")),
+            max_value=1,
+        ),
+        w=12, h=4,
+    )
+    board.add(
+        table_panel(
+            "Unallocated cost by node and GPU model",
+            "Cost per hour of unallocated GPUs per node and GPU model "
+            "(node_gpu_model:gpucost_unallocated_cost_usd_per_hour:rate5m), highest first.",
+            "currencyUSD",
+            [Query(f"sort_desc(node_gpu_model:gpucost_unallocated_cost_usd_per_hour:rate5m{{{CLUSTER}}})",
+                   instant=True, table=True)],
+            renames={"Value": "USD/h"},
+        ),
+        w=12, h=4,
+    )
+    board.row("Sharing (MIG, time-slicing, MPS)")
+    board.add(
+        bar_gauge_panel(
+            "GPUs by sharing mode",
+            "Number of devices per sharing mode (gpucost_gpu_sharing_info): exclusive (one container), "
+            "time_slicing, mps, mig, or none (no container).",
+            "none",
+            [Query(f"count by (mode) (gpucost_gpu_sharing_info{{{CLUSTER}}})", "{{mode}}", instant=True)],
+        ),
+        w=8, h=8,
+    )
+    board.add(
+        table_panel(
+            "Devices, sharing and price",
+            "Each GPU or MIG device with its sharing mode (gpucost_gpu_sharing_info), model and MIG profile "
+            "(gpucost_gpu_info) and its resolved price (gpucost_gpu_price_usd_per_hour).",
+            "currencyUSD",
+            [
+                Query(
+                    f"max by (node, uuid, mode) (gpucost_gpu_sharing_info{{{CLUSTER}}})"
+                    " * on (node, uuid) group_left (gpu, gpu_model, mig_profile)"
+                    f" max by (node, uuid, gpu, gpu_model, mig_profile) (gpucost_gpu_info{{{CLUSTER}}})"
+                    " * on (node, uuid) group_left (pricing)"
+                    f" max by (node, uuid, pricing) (gpucost_gpu_price_usd_per_hour{{{CLUSTER}}})",
+                    instant=True, table=True,
+                )
+            ],
+            renames={"Value": "USD/h"},
+        ),
+        w=16, h=8,
+    )
+    return board

@@ -1,0 +1,127 @@
+"""Dashboard 4, inference unit economics: cost per request and token by model and business unit.
+
+Every panel reads the series of rules/gpucost.inference.rules.yaml, which need an app
+instrumented with GpuCostMiddleware (docs/instrumentation.md); without one they are empty.
+"""
+
+from __future__ import annotations
+
+from gpucost.dashboards.common import CLUSTER, Board, Query, table_panel, timeseries_panel
+
+__all__ = ["UID", "build"]
+
+UID = "gpucost-inference"
+MODELS = f'{CLUSTER}, model=~"$model"'
+NO_INSTRUMENTATION = "no inference app is instrumented with GpuCostMiddleware"
+
+
+def _per_business_unit(counter: str, scale: str) -> str:
+    """Inference cost per hour / counter per hour, by business unit (no recorded series at this level)."""
+    return (
+        f"sum by (business_unit) (model_business_unit:gpucost_inference_cost_usd_per_hour:rate5m{{{MODELS}}})"
+        f" / (sum by (business_unit) (rate({counter}{{{MODELS}}}[$__rate_interval])) * 3600 > 0) * {scale}"
+    )
+
+
+def build() -> Board:
+    board = Board(
+        uid=UID,
+        title="GPU cost: inference unit economics",
+        description="Cost per 1K requests and per 1M tokens by model and business unit, duplicate requests, "
+        "daily cost per business unit. Needs GpuCostMiddleware in the serving app.",
+        variables=("cluster", "model"),
+    )
+    board.row("Unit cost by model")
+    board.add(
+        timeseries_panel(
+            "Cost per 1K requests by model",
+            "GPU cost of the serving pods split by the requests' GPU-time share, divided by requests served, x 1000 "
+            "(model:gpucost_inference_cost_usd_per_1k_requests:rate5m).",
+            "currencyUSD",
+            [Query(f"model:gpucost_inference_cost_usd_per_1k_requests:rate5m{{{MODELS}}}",
+                   "{{model}} {{model_version}}")],
+        ),
+        w=12, h=8, empty_when_healthy=NO_INSTRUMENTATION,
+    )
+    board.add(
+        timeseries_panel(
+            "Cost per 1M tokens by model",
+            "GPU cost split to the model divided by prompt + completion tokens reported, x 1,000,000 "
+            "(model:gpucost_inference_cost_usd_per_1m_tokens:rate5m).",
+            "currencyUSD",
+            [Query(f"model:gpucost_inference_cost_usd_per_1m_tokens:rate5m{{{MODELS}}}",
+                   "{{model}} {{model_version}}")],
+        ),
+        w=12, h=8, empty_when_healthy=NO_INSTRUMENTATION,
+    )
+    board.row("By business unit")
+    board.add(
+        timeseries_panel(
+            "Cost per 1K requests by business unit",
+            "Inference cost per hour of each business unit (model_business_unit:gpucost_inference_cost_usd_per_hour"
+            ":rate5m) divided by its requests per hour (rate of gpucost_inference_requests_total), x 1000.",
+            "currencyUSD",
+            [Query(_per_business_unit("gpucost_inference_requests_total", "1000"), "{{business_unit}}")],
+        ),
+        w=8, h=8, empty_when_healthy=NO_INSTRUMENTATION,
+    )
+    board.add(
+        timeseries_panel(
+            "Cost per 1M tokens by business unit",
+            "Inference cost per hour of each business unit divided by its tokens per hour "
+            "(rate of gpucost_inference_tokens_total), x 1,000,000.",
+            "currencyUSD",
+            [Query(_per_business_unit("gpucost_inference_tokens_total", "1e6"), "{{business_unit}}")],
+        ),
+        w=8, h=8, empty_when_healthy=NO_INSTRUMENTATION,
+    )
+    board.add(
+        timeseries_panel(
+            "Inference cost by business unit (USD/h)",
+            "GPU cost per hour of the serving pods split by business unit, active and idle together "
+            "(model_business_unit:gpucost_inference_cost_usd_per_hour:rate5m); \"none\" is time no request used.",
+            "currencyUSD",
+            [Query("sum by (business_unit) (model_business_unit:gpucost_inference_cost_usd_per_hour:rate5m"
+                   f"{{{MODELS}}})", "{{business_unit}}")],
+            stacked=True,
+        ),
+        w=8, h=8, empty_when_healthy=NO_INSTRUMENTATION,
+    )
+    board.add(
+        timeseries_panel(
+            "Duplicate-request share",
+            "Requests the app marked as repeats of a recent request (gpucost_inference_duplicate_requests_total) "
+            "divided by all requests (gpucost_inference_requests_total), per model: money a cache could save.",
+            "percentunit",
+            [
+                Query(
+                    f"sum by (model) (rate(gpucost_inference_duplicate_requests_total{{{MODELS}}}[$__rate_interval]))"
+                    f" / (sum by (model) (rate(gpucost_inference_requests_total{{{MODELS}}}[$__rate_interval])) > 0)",
+                    "{{model}}",
+                )
+            ],
+            steps=((None, "green"), (0.1, "orange"), (0.3, "red")),
+        ),
+        w=12, h=8, empty_when_healthy=NO_INSTRUMENTATION,
+    )
+    board.add(
+        table_panel(
+            "Cost per business unit per day",
+            "One row per day and business unit: GPU cost of the serving pods over the day, split by each business "
+            "unit's GPU-time share over the day (model_business_unit:gpucost_inference_cost_usd:increase1d sampled "
+            "once a day). Active and idle cost together.",
+            "currencyUSD",
+            [
+                Query(
+                    "sum by (business_unit) (model_business_unit:gpucost_inference_cost_usd:increase1d"
+                    f"{{{MODELS}}})",
+                    table=True,
+                    interval="1d",
+                )
+            ],
+            renames={"Value": "USD per day", "Time": "day"},
+            hidden=(),
+        ),
+        w=12, h=8, empty_when_healthy=NO_INSTRUMENTATION,
+    )
+    return board

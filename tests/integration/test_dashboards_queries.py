@@ -1,0 +1,237 @@
+"""Every dashboard query runs against a real Prometheus that scraped the simulated exporter.
+
+One simulated 8-GPU node (1 s sampling) and a static budgets exposition (the sidecar's
+series for team research) are scraped every 2 s; all of rules/ is evaluated every 2 s.
+Each panel target, with the dashboard variables replaced by real values, must parse and
+return data, unless its generator marks it "empty when healthy".
+
+Month-to-date reads 5-minute and hourly tiles at wall-clock-aligned steps, which a fresh
+Prometheus only has after the next 5-minute boundary.  So that the test does not wait up
+to 5 minutes, the last 70 minutes of the two tile series are backfilled with promtool
+(constant rates of the demo's two teams) before Prometheus starts; the rules continue them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gpucost.dashboards import boards
+from tests.support.servers import (
+    REPO_ROOT,
+    ManagedProcess,
+    http_get_json,
+    require_binary,
+    start_exporter,
+    start_prometheus,
+    wait_for,
+    write_prometheus_config,
+)
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = REPO_ROOT / "tests/fixtures/scenarios/eight_gpus_static.yaml"
+RULE_FILES = sorted((REPO_ROOT / "rules").glob("*.yaml"))
+# What Grafana would put in for the variables on the demo cluster.
+VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__range": "1h",
+    "$__interval": "2s",
+    "$cluster": ".*",
+    "$model": ".*",
+    "$namespace": ".*",
+}
+SINGLE_TEAM = "research"
+RANGE_SECONDS = 60
+# (namespace, team, model) -> USD/h of the tiles backfilled before Prometheus starts.
+BACKFILL_RATES = {("research", "research", "llama-70b"): 16.0, ("search", "search", "ranker"): 4.1}
+BACKFILL_MINUTES = 70
+
+
+def backfill_tiles(tsdb: Path, end: float) -> None:
+    """Write the month-to-date tile series for the last BACKFILL_MINUTES into `tsdb` as blocks."""
+    lines = []
+    # A constant rate in USD/h is also the increase over one hour.
+    for record in ("namespace_team_model:gpucost_cost_usd_per_hour:rate5m",
+                   "namespace_team_model:gpucost_spend_usd:increase1h"):
+        lines.append(f"# TYPE {record} gauge")
+        for (namespace, team, model), rate in BACKFILL_RATES.items():
+            for minute in range(BACKFILL_MINUTES, 0, -1):
+                at = end - minute * 60
+                lines.append(f'{record}{{namespace="{namespace}",team="{team}",model="{model}"}} '
+                             f"{rate} {at:.3f}")
+    lines.append("# EOF")
+    source = tsdb.parent / "tiles.om"
+    source.write_text("\n".join(lines) + "\n")
+    tsdb.mkdir(parents=True, exist_ok=True)
+    subprocess.run([require_binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
+                   check=True, capture_output=True, timeout=60)
+
+
+def budgets_exposition() -> str:
+    """The gpucost-budgets sidecar's series for one healthy monthly budget of team research."""
+    now = time.time()
+    lines = [
+        'gpucost_budget_usd{budget="research-monthly",team="research",model="",namespace="",'
+        'cost_center="cc-4411",cluster="",slack_channel="#research-gpu"} 16000',
+        *(f'gpucost_budget_threshold_ratio{{budget="research-monthly",threshold="{t}"}} {t}'
+          for t in ("0.5", "0.8", "1", "1.25")),
+        'gpucost_budgets_provider_up{provider="aws",feature="budgets"} 1',
+        'gpucost_budgets_provider_up{provider="aws",feature="prices"} 1',
+        f'gpucost_price_sync_last_success_timestamp_seconds{{provider="aws"}} {now - 3600:.0f}',
+        "gpucost_budgets_config_valid 1",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class BudgetsHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = budgets_exposition().encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Target:
+    dashboard: str
+    panel: str
+    expr: str
+    instant: bool
+    step: str
+    may_be_empty: bool
+
+
+def substitute(expr: str, team: str) -> str:
+    for name, value in VARIABLES.items():
+        expr = expr.replace(name, value)
+    return expr.replace("$team", team)
+
+
+def dashboard_targets() -> list[Target]:
+    targets = []
+    for uid, board in boards().items():
+        document = board.build()
+        team = SINGLE_TEAM if board.single_team else ".*"
+        for panel in document["panels"]:
+            for target in panel.get("targets", []):
+                targets.append(Target(
+                    dashboard=uid,
+                    panel=panel["title"],
+                    expr=substitute(target["expr"], team),
+                    instant=bool(target.get("instant")),
+                    step=target.get("interval") or "2s",
+                    may_be_empty=panel["title"] in board.empty_when_healthy,
+                ))
+        for annotation in document["annotations"].get("list", []):
+            if "expr" in annotation:
+                targets.append(Target(uid, annotation["name"], substitute(annotation["expr"], team), False, "2s", True))
+    return targets
+
+
+def run_query(prometheus: ManagedProcess, target: Target) -> list[dict[str, Any]]:
+    now = time.time()
+    if target.instant:
+        answer = http_get_json(prometheus.base_url + "/api/v1/query", {"query": target.expr, "time": f"{now:.3f}"})
+    else:
+        answer = http_get_json(prometheus.base_url + "/api/v1/query_range", {
+            "query": target.expr, "start": f"{now - RANGE_SECONDS:.3f}", "end": f"{now:.3f}", "step": target.step,
+        })
+    assert answer["status"] == "success", (target, answer)
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
+    workdir = tmp_path_factory.mktemp("dashboards-e2e")
+    scenario = yaml.safe_load(SCENARIO.read_text())
+    scenario["start_time"] = time.time()
+    scenario_file = workdir / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(scenario))
+    budgets = ThreadingHTTPServer(("127.0.0.1", 0), BudgetsHandler)
+    threading.Thread(target=budgets.serve_forever, daemon=True).start()
+    exporter = start_exporter(workdir, [
+        "--nvml.backend=simulated",
+        f"--simulate.scenario={scenario_file}",
+        f"--state.file={workdir / 'state.json'}",
+        "--sample.interval=1s",
+    ])
+    budgets_job = {
+        "job_name": "gpucost-budgets",
+        "honor_labels": True,
+        "scrape_interval": "2s",
+        "static_configs": [{"targets": [f"127.0.0.1:{budgets.server_address[1]}"]}],
+    }
+    config = write_prometheus_config(
+        workdir / "prometheus.yml",
+        scrape_targets=[f"127.0.0.1:{exporter.port}"],
+        scrape_interval="2s",
+        evaluation_interval="2s",
+        rule_files=RULE_FILES,
+        job_name="gpucost-exporter",
+        target_labels={"node": "ip-10-0-12-34.ec2.internal", "node_pool": "p4d-on-demand"},
+        extra_scrape_configs=[budgets_job],
+    )
+    backfill_tiles(workdir / "tsdb", time.time())
+    prom = start_prometheus(workdir, config)
+    try:
+        yield prom
+    finally:
+        prom.stop()
+        exporter.stop()
+        budgets.shutdown()
+        budgets.server_close()
+
+
+def test_every_panel_query_parses_and_returns_data_on_the_demo_cluster(prometheus: ManagedProcess) -> None:
+    targets = dashboard_targets()
+    assert len(targets) > 60
+
+    def still_empty() -> list[str]:
+        return [f"{t.dashboard} / {t.panel}: {t.expr}" for t in targets
+                if not t.may_be_empty and not run_query(prometheus, t)]
+
+    missing: list[str] = []
+
+    def all_answered() -> bool:
+        missing[:] = still_empty()
+        return not missing
+
+    try:
+        wait_for(all_answered, timeout=90, interval=3, what="every panel to return data")
+    except AssertionError:
+        pytest.fail("panels without data on the demo cluster:\n" + "\n".join(missing))
+    # Marked panels still have to be valid PromQL (run_query asserts status success).
+    for target in targets:
+        if target.may_be_empty:
+            run_query(prometheus, target)
+
+
+def test_variable_queries_list_the_demo_teams_and_models(prometheus: ManagedProcess) -> None:
+    document = boards()["gpucost-overview"].build()
+    queries = {v["name"]: v["query"] for v in document["templating"]["list"] if v["type"] == "query"}
+
+    def values(name: str) -> set[str]:
+        selector, label = substitute(queries[name], ".*").removeprefix("label_values(").rsplit(",", 1)
+        answer = http_get_json(prometheus.base_url + f"/api/v1/label/{label.strip(' )')}/values",
+                               {"match[]": selector})
+        return set(answer["data"])
+
+    wait_for(lambda: {"research", "search"} <= values("team"), timeout=60, what="teams")
+    assert {"llama-70b", "ranker"} <= values("model")
+    assert {"research", "search"} <= values("namespace")
