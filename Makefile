@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(VENV))/bin:$(GOBIN_DIR):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help demo test lint bench dashboards proto alertmanager-config rules bootstrap debs helm clean
+.PHONY: help demo test lint bench dashboards proto alertmanager-config rules helm-docs bootstrap clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -70,6 +70,9 @@ alertmanager-config: $(VENV)/.installed  ## regenerate alertmanager/*.yml from t
 
 rules: $(VENV)/.installed  ## regenerate rules/*.yaml from the rule generator
 	$(PY) -m gpucost.rulegen --out rules/
+
+helm-docs: $(VENV)/.installed  ## regenerate the Helm chart README's values table
+	$(PY) -m gpucost.helmdocs
 
 proto: $(VENV)/.installed  ## regenerate the kubelet pod-resources gRPC code
 	$(PY) -m gpucost.sources.podresources.regenerate

@@ -46,9 +46,24 @@ def dashboard(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 def test_the_six_dashboards_are_generated_with_stable_uids() -> None:
     assert set(BUILDERS) == UIDS
-    assert {path.stem for path in DASHBOARD_DIR.glob("*.json")} == UIDS
+    # Plus the scorecard's Savings dashboard, generated beside them.
+    assert {path.stem for path in DASHBOARD_DIR.glob("*.json")} == UIDS | {"gpucost-savings"}
     for uid in UIDS:
         assert load(uid)["uid"] == uid
+
+
+def test_the_savings_dashboard_is_importable_and_every_panel_is_described_in_dollars() -> None:
+    document = load("gpucost-savings")
+    assert document["uid"] == "gpucost-savings"
+    assert document["schemaVersion"] >= 36
+    variables = {v["name"]: v for v in document["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    ids = [panel["id"] for panel in all_panels(document)]
+    assert len(ids) == len(set(ids))
+    for panel in all_panels(document):
+        assert panel["title"] and panel.get("description"), panel
+        assert panel["fieldConfig"]["defaults"]["unit"] == "currencyUSD", panel["title"]
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
 
 
 def test_committed_json_equals_the_generator_output() -> None:

@@ -4,6 +4,7 @@
     gpucost price NODE-OR-GPU           show the resolved price and where it came from
     gpucost budgets ...                 the budget sidecar's commands (validate, plan, ...)
     gpucost training-cost --job NS/NAME the cost of a finished Kubernetes Job
+    gpucost scorecard --prometheus URL  savings levers per team and model, measured
 """
 
 from __future__ import annotations
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         training = add_training_parser(commands)
         training.set_defaults(handler=_training_cost)
+    from gpucost.scorecard.cli import add_parser as add_scorecard_parser
+    from gpucost.scorecard.cli import run as run_scorecard
+
+    scorecard = add_scorecard_parser(commands)
+    scorecard.set_defaults(handler=run_scorecard)
     return parser
 
 

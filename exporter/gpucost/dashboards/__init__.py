@@ -27,7 +27,12 @@ def boards() -> dict[str, Board]:
 
 def rendered() -> dict[str, str]:
     """File name -> JSON text of every dashboard."""
-    return {f"{name}.json": render(board.build()) for name, board in boards().items()}
+    # The Savings dashboard is owned by the scorecard, which defines its metric.
+    from gpucost.scorecard.dashboard import DASHBOARD_UID, savings_dashboard
+
+    documents = {f"{name}.json": render(board.build()) for name, board in boards().items()}
+    documents[f"{DASHBOARD_UID}.json"] = render(savings_dashboard())
+    return documents
 
 
 def write_all(out: Path) -> list[Path]:
