@@ -1,0 +1,97 @@
+"""`python -m gpucost.bench [--quick] [--out bench/results] [--only a,b] [--write-docs]`.
+
+Runs from a checkout (`make bench`): the exporter and server helpers live in
+`tests/support`.  The exporter's RSS/CPU window starts first and runs while the
+other benchmarks do, so the default run fits in about eight minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gpucost.bench.results import machine_info, read_results, write_result
+
+__all__ = ["BENCHMARKS", "main"]
+
+BENCHMARKS = ("accuracy", "exporter_cost", "alert_latency", "asgi_overhead", "rules_scale")
+DOCS_FILE = Path("docs/benchmarks.md")
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gpucost.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs and windows (about 90 s)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="directory for <name>.json")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
+    parser.add_argument("--write-docs", action="store_true", help=f"regenerate the figures in {DOCS_FILE}")
+    args = parser.parse_args(argv)
+    selected = [name.strip() for name in args.only.split(",") if name.strip()] or list(BENCHMARKS)
+    unknown = sorted(set(selected) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if args.quick and not args.only:
+        # Its floor is the alert's `for:` plus a 5-minute rule step: not something a quick run can hold.
+        selected.remove("alert_latency")
+    args.selected = selected
+    return args
+
+
+def _asgi(quick: bool) -> dict[str, Any]:
+    from gpucost.instrument.bench_asgi import measure_overhead  # imported late: optional extra
+
+    requests = 20_000 if quick else 200_000
+    return {"benchmark": "asgi_overhead", **measure_overhead(requests)}
+
+
+def _rules_scale(workdir: Path, quick: bool) -> dict[str, Any]:
+    try:
+        rules_scale = importlib.import_module("gpucost.bench.rules_scale")
+    except ModuleNotFoundError:
+        return {"benchmark": "rules_scale", "status": "not run", "reason": "gpucost.bench.rules_scale is absent"}
+    nodes, days = (10, 1) if quick else (100, 7)
+    result: dict[str, Any] = rules_scale.run_rules_scale(workdir, nodes, days)
+    return {"benchmark": "rules_scale", "status": "run", **result}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    from gpucost.bench import accuracy, alert_latency, exporter_cost  # imported late: after --help
+
+    print(f"machine: {machine_info()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="gpucost-bench-") as scratch:
+        workdir = Path(scratch)
+        watch = None
+        if "exporter_cost" in args.selected:
+            watch = exporter_cost.ExporterWatch(workdir, 60.0 if args.quick else 300.0)
+        runs: dict[str, Callable[[], dict[str, Any]]] = {
+            "accuracy": lambda: accuracy.run_accuracy(args.quick),
+            "exporter_cost": lambda: exporter_cost.run_exporter_cost(workdir, args.quick, watch),
+            "alert_latency": lambda: alert_latency.run_alert_latency(workdir, args.quick),
+            "asgi_overhead": lambda: _asgi(args.quick),
+            "rules_scale": lambda: _rules_scale(workdir / "rules-scale", args.quick),
+        }
+        # exporter_cost last: it waits out the RSS/CPU window the others ran inside.
+        order = [name for name in BENCHMARKS if name != "exporter_cost"] + ["exporter_cost"]
+        for name in order:
+            if name not in args.selected:
+                continue
+            started = time.monotonic()
+            print(f"{name}: running", flush=True)
+            result = runs[name]()
+            path = write_result(args.out, name, result, args.quick)
+            print(f"{name}: {time.monotonic() - started:.1f} s -> {path}", flush=True)
+    if args.write_docs:
+        from gpucost.bench.report import write_docs
+
+        write_docs(DOCS_FILE, read_results(args.out))
+        print(f"wrote {DOCS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

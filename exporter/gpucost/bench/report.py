@@ -1,0 +1,169 @@
+"""Write the figures of docs/benchmarks.md from bench/results/*.json.
+
+The page's prose is kept; only the part between the two markers is replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BEGIN", "END", "render_figures", "write_docs"]
+
+BEGIN = "<!-- BEGIN GENERATED FIGURES (python -m gpucost.bench --write-docs) -->"
+END = "<!-- END GENERATED FIGURES -->"
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.3f} %" if abs(value) < 1 else f"{value:+.1f} %"
+
+
+def _machine(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    first = next(iter(results.values()))
+    machine = first["machine"]
+    modes = sorted({str(r.get("mode", "?")) for r in results.values()})
+    return [
+        f"Machine: {machine['cpu_count']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
+        f"{machine['platform']}; run {machine['date_utc']}; mode: {', '.join(modes)}.",
+        "",
+    ]
+
+
+def _accuracy(result: Mapping[str, Any]) -> list[str]:
+    trace, engine = result["trace"], result["engine"]
+    check = engine["one_second_cross_check"]
+    lines = [
+        "### Attribution accuracy",
+        "",
+        f"Trace: seed {trace['seed']}, {trace['gpus']} GPUs ({trace['time_sliced_gpus']} time-sliced "
+        f"{trace['replicas_per_shared_gpu']} ways), {trace['hours']} h, {trace['jobs']} jobs "
+        f"({trace['jobs_under_60s']} under 60 s; median {trace['median_job_seconds']:.0f} s, "
+        f"longest {trace['longest_job_seconds'] / 3600:.1f} h), {trace['teams']} teams.  "
+        f"Engine: {engine['engine_calls']} engine calls standing for "
+        f"{engine['equivalent_one_second_ticks']:,} one-second device ticks, {engine['engine_wall_seconds']:.1f} s; "
+        f"against true 1-s ticks on {check['gpus']} GPUs over {check['seconds']} s the largest per-team "
+        f"difference was ${check['max_team_difference_usd']:.1e}.",
+        "",
+        "Error per team against the exact ground truth (gpucost's definition of active and idle, integrated "
+        "in continuous time):",
+        "",
+        "| team | truth USD | gpucost | request x hours, 1 min | utilization x price |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for team, row in result["teams"].items():
+        lines.append(
+            f"| {team} | {row['truth_usd']:.2f} | {_pct(row['gpucost_error_pct'])} | "
+            f"{_pct(row['request_hours_1m_error_pct'])} | {_pct(row['utilization_times_price_error_pct'])} |"
+        )
+    worst = result["max_abs_team_error_pct"]
+    total = result["total"]
+    lines += [
+        f"| **all teams** | {total['truth_usd']:.2f} | {_pct(total['gpucost_error_pct'])} | "
+        f"{_pct(total['request_hours_1m_error_pct'])} | {_pct(total['utilization_times_price_error_pct'])} |",
+        f"| **worst team (abs)** | | {worst['gpucost']:.4f} % | {worst['request_hours_1m']:.1f} % | "
+        f"{worst['utilization_times_price']:.1f} % |",
+        "",
+        f"Target: gpucost within {result['target']['gpucost_max_abs_team_error_pct']} % per team: "
+        f"**{'met' if result['passed'] else 'NOT met'}**.",
+        "",
+        "Against the plain held integral (price x share x lifetime, blind to who kept a shared GPU busy), the "
+        "largest per-team differences are: gpucost "
+        f"{result['max_abs_team_difference_vs_held_pct']['gpucost']:.1f} %, request x hours "
+        f"{result['max_abs_team_difference_vs_held_pct']['request_hours_1m']:.1f} %, utilization x price "
+        f"{result['max_abs_team_difference_vs_held_pct']['utilization_times_price']:.1f} %.  gpucost's part of "
+        "that is by design: on a time-sliced GPU active cost follows measured busy time, not the share.",
+        "",
+    ]
+    return lines
+
+
+def _exporter_cost(result: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "### Exporter cost",
+        "",
+        "| node | path | gpucost p50 / p99 | baseline p50 / p99 | ratio p50 | bytes (gpucost / baseline) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, case in result["in_process_render"].items():
+        ours, stock = case["gpucost_render"], case["baseline_generate_latest"]
+        lines.append(
+            f"| {name} ({case['samples']} samples) | render every scrape, in process | "
+            f"{ours['p50_ms']:.2f} / {ours['p99_ms']:.2f} ms | {stock['p50_ms']:.2f} / {stock['p99_ms']:.2f} ms | "
+            f"**{case['ratio_p50']:.3f}x** | {ours['bytes']:,} / {stock['bytes']:,} |"
+        )
+    for name, case in result["http_scrape"].items():
+        ours, stock = case["gpucost_exporter"], case["baseline_prometheus_client_http"]
+        lines.append(
+            f"| {name} | HTTP scrape, cached | {ours['p50_ms']:.2f} / {ours['p99_ms']:.2f} ms | "
+            f"{stock['p50_ms']:.2f} / {stock['p99_ms']:.2f} ms | {case['ratio_p50']:.3f}x | "
+            f"{ours['bytes']:,} / {stock['bytes']:,} |"
+        )
+    process = result["process"]
+    kube = result["kubernetes_client"]
+    lines += [
+        "",
+        f"Target render ratio <= {result['targets']['render_ratio_p50']}x.",
+        "",
+        f"Exporter process (simulated 8 GPUs, 1 s sampling, scraped every 15 s, {process['window_seconds']:.0f} s): "
+        f"CPU {process['cpu_percent_of_one_core']:.2f} % of one core ({process['cpu_seconds']:.2f} s), "
+        f"RSS {process['rss_mib']:.1f} MiB, peak {process['peak_rss_mib']:.1f} MiB "
+        f"(targets: < {process['targets']['cpu_percent_of_one_core']} %, <= {process['targets']['rss_mib']:.0f} MiB; "
+        f"**{'met' if process['passed'] else 'NOT met'}**).  The Kubernetes client adds "
+        f"{kube['kubernetes_import_mib']:.1f} MiB ({kube['method']}): "
+        f"{process['rss_with_kubernetes_client_mib']:.1f} MiB with Kubernetes attribution.",
+        "",
+    ]
+    return lines
+
+
+def _alert_latency(result: Mapping[str, Any]) -> list[str]:
+    return [
+        "### Alert latency",
+        "",
+        f"{result['alert']} (`for: {result['alert_for_seconds']:.0f}s`), scrape and evaluation every "
+        f"{result['evaluation_interval_seconds']} s, Alertmanager group_wait {result['group_wait_seconds']:.0f} s: "
+        f"expected {result['expected_min_seconds']:.0f} to {result['expected_max_seconds']:.0f} s, "
+        f"measured **{result['measured_seconds']:.1f} s** from the budget change to the Slack sink "
+        f"(message \"{result['message_title']}\", budget used {result['message_budget_used']}).",
+        "",
+    ]
+
+
+def _asgi(result: Mapping[str, Any]) -> list[str]:
+    return [
+        "### ASGI middleware overhead",
+        "",
+        f"{int(result['requests']):,} requests each: bare {result['bare_us_per_request']:.1f} µs, wrapped "
+        f"{result['wrapped_us_per_request']:.1f} µs per request: +{result['overhead_us_per_request']:.1f} µs, "
+        f"ratio {result['ratio']:.2f}x.",
+        "",
+    ]
+
+
+def _rules_scale(result: Mapping[str, Any]) -> list[str]:
+    if result.get("status") != "run":
+        return ["### Rules at scale", "", f"Not run: {result.get('reason', '')}.", ""]
+    figures = {k: v for k, v in result.items() if k not in ("machine", "name", "mode", "benchmark", "status")}
+    return ["### Rules at scale", "", *(f"- {key}: {value}" for key, value in figures.items()), ""]
+
+
+def render_figures(results: Mapping[str, Mapping[str, Any]]) -> str:
+    if not results:
+        return "No results yet: run `make bench BENCH_ARGS=--write-docs`.\n"
+    lines = _machine(results)
+    sections = {"accuracy": _accuracy, "exporter_cost": _exporter_cost, "alert_latency": _alert_latency,
+                "asgi_overhead": _asgi, "rules_scale": _rules_scale}
+    for name, render in sections.items():
+        if name in results:
+            lines += render(results[name])
+    return "\n".join(lines)
+
+
+def write_docs(path: Path, results: Mapping[str, Mapping[str, Any]]) -> None:
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    path.write_text(f"{head}{BEGIN}\n{render_figures(results)}{END}{tail}")
