@@ -18,9 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [require_binary("promtool"), *args], capture_output=True, text=True, timeout=120, check=False
-    )
+    return subprocess.run([require_binary("promtool"), *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_rule_files_pass_promtool_check() -> None:
