@@ -1,0 +1,12 @@
+"""The one-command demo: `python -m gpucost.demo` (or `make demo`).
+
+A simulated 8-GPU node (`scenario.yaml`), the exporter, the budget sidecar
+(`budgets.yaml`), Prometheus with every rule file, Alertmanager with the
+generated Slack config, and a local Slack that prints what the channel shows.
+"""
+
+from __future__ import annotations
+
+from gpucost.demo.cli import main
+
+__all__ = ["main"]

@@ -1,0 +1,156 @@
+"""Child processes of the demo: each in its own process group, stopped group and all.
+
+A child that forks (Prometheus does not, but a wrapper script might) cannot
+outlive the demo: `stop()` signals the whole group, then kills what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ChildProcess", "PortInUse", "StartupFailed", "free_port", "require_binary", "reserve_port", "stop_all"]
+
+
+class StartupFailed(Exception):
+    """A component did not come up; the message names it and ends with its log tail."""
+
+
+class PortInUse(Exception):
+    """A port the user asked for is taken."""
+
+    def __init__(self, flag: str, port: int) -> None:
+        super().__init__(f"port {port} ({flag}) is already in use; choose another or drop the flag for a free port")
+        self.flag = flag
+        self.port = port
+
+
+def free_port() -> int:
+    """An ephemeral TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def reserve_port(flag: str, requested: int) -> int:
+    """`requested` when it is free (PortInUse when not); a free ephemeral port for 0."""
+    if requested == 0:
+        return free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", requested))
+        except OSError:
+            raise PortInUse(flag, requested) from None
+    return requested
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise StartupFailed(f"{name} is not installed; `make demo` installs it (Debian package)")
+    return path
+
+
+@dataclass
+class ChildProcess:
+    """One server the demo runs, with its log file under the work directory."""
+
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    port: int
+    env: Mapping[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else 0
+
+    def start(self) -> ChildProcess:
+        environment = dict(os.environ)
+        if self.env:
+            environment.update(self.env)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                list(self.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                # Its own session and process group: a Ctrl-C in the terminal reaches only the
+                # demo, which then stops every child in order.
+                start_new_session=True,
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, characters: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-characters:]
+        except FileNotFoundError:
+            return ""
+
+    def wait_ready(self, path: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last_error = "no answer"
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise StartupFailed(f"{self.name} exited while starting; its log ({self.log_path}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except urllib.error.HTTPError as err:
+                last_error = f"HTTP {err.code}"
+            except OSError as err:
+                last_error = str(err)
+            time.sleep(0.2)
+        raise StartupFailed(
+            f"{self.name} not ready on {self.url}{path} after {timeout:.0f}s ({last_error}); "
+            f"its log ({self.log_path}):\n{self.log_tail()}"
+        )
+
+    def terminate(self) -> None:
+        """SIGTERM to the child's whole process group; returns at once."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float) -> None:
+        """Wait for the child; SIGKILL its group when it does not exit in time."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=max(timeout, 0.0))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+        # Anything the child left in its group (a grandchild) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def stop_all(children: Sequence[ChildProcess], timeout: float = 8.0) -> None:
+    """Stop the children together: SIGTERM to every group, then wait for each."""
+    for child in reversed(children):
+        child.terminate()
+    deadline = time.monotonic() + timeout
+    for child in reversed(children):
+        child.wait_stopped(deadline - time.monotonic())
