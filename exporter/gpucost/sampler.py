@@ -233,11 +233,13 @@ class Sampler:
         costs = run_tick(TickInputs(seconds, devices, samples, prices, view.allocations,
                                     self._metadata.pid_to_pod_uid())) if seconds > 0 else []
         workload = self._workload_values(view)
+        # Retention is about scrapes, which happen in wall time, not on a compressed simulated clock.
+        wall = self._wall_clock()
         with self._lock:
             for cost in costs:
-                self._ledger.record(cost, workload, clock)
+                self._ledger.record(cost, workload, wall)
             self._count_energy(samples, seconds)
-            self._ledger.expire(clock)
+            self._ledger.expire(wall)
         self._last_tick = clock
         self._publish(samples, prices, view, workload)
         if clock - self._checkpoint_at >= self.settings.checkpoint_interval_seconds:

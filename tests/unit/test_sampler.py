@@ -168,3 +168,23 @@ def test_workload_labels_come_from_pod_metadata() -> None:
     sampler.tick()
     (key,) = sampler.snapshot().ledger.containers
     assert key.workload == ("research",)
+
+
+def test_retention_counts_wall_time_even_when_the_gpu_clock_runs_faster() -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    wall = [5000.0]
+    metadata = StaticMetadataProvider([PodMeta("ml", "job", labels={"team": "research"})], NodeInfo())
+    sampler = Sampler(SamplerSettings(("team",), retention_seconds=600), gpus, allocations, metadata, FlatPrices(),
+                      TeamLabels(), None, wall_clock=lambda: wall[0])
+    sampler.tick()
+    gpus.clock += 1
+    sampler.tick()
+    allocations.view = AllocationView()
+    gpus.clock += 3600  # an hour of simulated time passes in one wall second
+    wall[0] += 1
+    sampler.tick()
+    assert sampler.snapshot().ledger.containers, "the finished container must stay for 10 wall minutes"
+    wall[0] += 601
+    gpus.clock += 1
+    sampler.tick()
+    assert not sampler.snapshot().ledger.containers
