@@ -1,7 +1,9 @@
 """The one-command demo: `python -m gpucost.demo` (or `make demo`).
 
-A simulated 8-GPU node (`scenario.yaml`), the exporter, the budget sidecar
-(`budgets.yaml`), Prometheus with every rule file, Alertmanager with the
+A simulated 8-GPU node (`scenario.yaml`) shown to the exporter through a fake
+kubelet and a fake Kubernetes API server (`gpucost.testing.kube_harness`), so
+attribution goes through Kubernetes as in production; the exporter, the budget
+sidecar (`budgets.yaml`), Prometheus with every rule file, Alertmanager with the
 generated Slack config, and a local Slack that prints what the channel shows.
 """
 

@@ -1,5 +1,9 @@
 """`python -m gpucost.demo`: the whole stack on a simulated 8-GPU node, one command.
 
+The exporter attributes through a fake kubelet (pod-resources gRPC on a unix
+socket) and a fake Kubernetes API server, both driven by the demo scenario, as
+it would in a cluster; `--no-kubernetes` runs it on the scenario directly.
+
 Ctrl-C or SIGTERM stops every server and exits 0; a port the user asked for that
 is taken is one line and exit code 2; a server that fails to start or dies is
 reported with its log tail and exit code 1.
@@ -34,8 +38,9 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gpucost.demo",
-        description="Run gpucost end to end on 127.0.0.1: a simulated 8-GPU node, the exporter, Prometheus "
-        "with all rules, the budget sidecar, Alertmanager and a local Slack that prints each message.",
+        description="Run gpucost end to end on 127.0.0.1: a simulated 8-GPU node with a fake kubelet and "
+        "Kubernetes API server, the exporter attributing through them, Prometheus with all rules, the budget "
+        "sidecar, Alertmanager and a local Slack that prints each message.",
     )
     add = parser.add_argument
     add("--duration", type=float, default=0.0, help="stop after this many seconds (default: until Ctrl-C)")
@@ -44,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--interval", type=float, default=10.0, help="seconds between plain summaries with --no-live")
     add("--scale", action="store_true",
         help="also remote-write to VictoriaMetrics and evaluate the same rules there with vmalert")
+    add("--no-kubernetes", dest="kubernetes", action="store_false",
+        help="no fake kubelet or API server: the exporter reads the pods from the scenario directly")
     add("--speed", type=float, default=120.0, help="scenario seconds per wall second (default 120: a day in 12 min)")
     add("--workdir", type=Path, default=None, help="configs, logs and data (default: a temp dir removed at exit)")
     add("--repo-dir", type=Path, default=None,
@@ -76,7 +83,7 @@ def _settings(args: argparse.Namespace, workdir: Path) -> StackSettings:
         if not path.is_dir():
             raise StartupFailed(f"{path} not found; pass {flag} pointing into a gpucost checkout")
     return StackSettings(workdir=workdir, rules_dir=rules_dir, templates_dir=templates_dir,
-                         speed=args.speed, scale=args.scale)
+                         speed=args.speed, scale=args.scale, kubernetes=args.kubernetes)
 
 
 def _links(stack: DemoStack) -> list[str]:
@@ -88,6 +95,11 @@ def _links(stack: DemoStack) -> list[str]:
         f"budgets       {stack.child('budgets-sidecar').url}/metrics",
         f"Slack (local) {stack.slack.url}  (messages are printed here)",
     ]
+    if stack.harness is not None:
+        lines += [
+            f"kubelet (fake)    unix://{stack.harness.kubelet.socket_path}  (pod-resources gRPC)",
+            f"API server (fake) {stack.harness.apiserver.url}  (kubeconfig {stack.harness.kubeconfig_path})",
+        ]
     if stack.settings.scale:
         lines += [
             f"VictoriaMetrics {stack.child('victoria-metrics').url}/vmui",

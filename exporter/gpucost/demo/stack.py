@@ -1,27 +1,34 @@
 """Start the demo's servers on 127.0.0.1 and wire them together.
 
-exporter (simulated node) -> Prometheus (all rules, 5 s evaluation) -> Alertmanager
-(generated bot-mode config) -> local Slack sink; the budget sidecar publishes the
-budgets Prometheus scrapes.  With `scale`, Prometheus also remote-writes to
-VictoriaMetrics and vmalert evaluates the same rules there.
+fake kubelet + fake API server (`KubeHarness`: the simulated node as Kubernetes
+shows it) -> exporter (simulated NVML, `--kubernetes.enabled`) -> Prometheus
+(all rules, 5 s evaluation) -> Alertmanager (generated bot-mode config) -> local
+Slack sink; the budget sidecar publishes the budgets Prometheus scrapes.  With
+`scale`, Prometheus also remote-writes to VictoriaMetrics and vmalert evaluates
+the same rules there.  With `kubernetes` off, the exporter reads the pods from
+the scenario directly, without the fakes.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from gpucost.alerting import DeliveryMode, Settings, Timings, render_config
 from gpucost.demo.alert_receiver import AlertReceiver
-from gpucost.demo.processes import ChildProcess, require_binary, stop_all
+from gpucost.demo.processes import ChildProcess, StartupFailed, require_binary, stop_all
 from gpucost.rulegen import RuleOptions, write_rules
 from gpucost.sources.scenario import load_scenario
 from gpucost.testing.slack_sink import SlackSink
+
+if TYPE_CHECKING:
+    from gpucost.testing.kube_harness import KubeHarness
 
 __all__ = ["DEMO_RULE_OPTIONS", "DemoPorts", "DemoStack", "StackSettings", "default_repo_dir"]
 
@@ -66,6 +73,8 @@ class StackSettings:
     budgets_file: Path = PACKAGE_DIR / "budgets.yaml"
     speed: float = 120.0
     scale: bool = False
+    # Attribute through the fake kubelet and API server, as in a cluster (False: the scenario directly).
+    kubernetes: bool = True
     ports: DemoPorts = field(default_factory=DemoPorts)
 
 
@@ -78,6 +87,7 @@ class DemoStack:
     slack: SlackSink = field(default_factory=SlackSink)
     vmalert_alerts: AlertReceiver = field(default_factory=AlertReceiver)
     children: list[ChildProcess] = field(default_factory=list)
+    harness: KubeHarness | None = None
     node_name: str = ""
     rule_files: list[Path] = field(default_factory=list)
 
@@ -109,9 +119,15 @@ class DemoStack:
             self._start_vmalert()
 
     def stop(self) -> None:
-        stop_all(self.children)
-        self.slack.stop()
-        self.vmalert_alerts.stop()
+        try:
+            stop_all(self.children)
+        finally:
+            # After the exporter: it would log every failed kubelet poll and watch in between.
+            if self.harness is not None:
+                self.harness.stop()
+                self.harness = None
+            self.slack.stop()
+            self.vmalert_alerts.stop()
 
     def exited(self) -> ChildProcess | None:
         """The first child that is no longer running, if any."""
@@ -137,15 +153,40 @@ class DemoStack:
                 files.append(Path(shutil.copyfile(path, out_dir / path.name)))
         return files
 
+    def _start_node(self) -> KubeHarness:
+        """The fake kubelet and API server, on the clock the exporter's simulated NVML will run."""
+        # Imported here: gRPC is the `k8s` extra, which `--no-kubernetes` does not need.
+        from gpucost.testing.kube_harness import KubeHarness
+
+        try:
+            self.harness = KubeHarness(
+                self.settings.scenario_file,
+                self.settings.workdir / "node",
+                node_name=self.node_name,
+                start_time=time.time(),
+                speed=self.settings.speed,
+                # The demo's workdir may be long (a pytest tmp_path); a unix socket path may not.
+                socket_in_temp_dir=True,
+            )
+            return self.harness.start()  # stop() takes it down even when this fails half way
+        except (OSError, RuntimeError, ValueError) as err:
+            raise StartupFailed(f"the fake kubelet and API server did not start: {err}") from err
+
     def _start_exporter(self) -> None:
         workdir = self.settings.workdir
+        if self.settings.kubernetes:
+            source_args = self._start_node().exporter_args()
+        else:
+            source_args = [
+                "--nvml.backend=simulated",
+                f"--simulate.scenario={self.settings.scenario_file}",
+                f"--simulate.speed={self.settings.speed:g}",
+                f"--state.file={workdir / 'exporter-state.json'}",
+            ]
         argv = [
             sys.executable, "-m", "gpucost.cli.exporter",
             f"--web.listen-address=127.0.0.1:{self.ports.exporter}",
-            "--nvml.backend=simulated",
-            f"--simulate.scenario={self.settings.scenario_file}",
-            f"--simulate.speed={self.settings.speed:g}",
-            f"--state.file={workdir / 'exporter-state.json'}",
+            *source_args,
             "--sample.interval=1s",
         ]
         self._launch("exporter", argv, self.ports.exporter, "/healthz")

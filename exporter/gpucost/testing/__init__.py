@@ -1,4 +1,11 @@
-"""Local stand-ins for external services (Slack), shared by the demo and the integration tests."""
+"""Local stand-ins for external services, shared by the demo and the integration tests.
+
+`slack_sink` (Slack), `fake_kubelet` (the kubelet's pod-resources gRPC API),
+`fake_apiserver` (the Kubernetes API server) and `kube_harness` (a simulated
+GPU node that drives the two fakes from a scenario).  Each lives in its own
+module; only the Slack sink is re-exported here, so importing the package does
+not pull in gRPC.
+"""
 
 from __future__ import annotations
 
