@@ -8,16 +8,25 @@ runs the same validation without starting anything.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
-
-import yaml
+from typing import Any
 
 from gpucost.durations import DurationError, parse_duration
 from gpucost.errors import ConfigError
 from gpucost.model import ContainerRef, DeviceAllocation
+from gpucost.yamlfields import (
+    child_path,
+    load_yaml_file,
+    optional_float,
+    optional_int,
+    optional_str,
+    read_bool,
+    read_str,
+    reject_unknown_keys,
+    require_mapping,
+)
 
 __all__ = [
     "DEFAULT_LISTEN_ADDRESS",
@@ -32,9 +41,6 @@ __all__ = [
 DEFAULT_LISTEN_ADDRESS = ":9835"
 DEFAULT_POD_RESOURCES_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
 DEFAULT_STATE_FILE = "/var/lib/gpucost/state.json"
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True, slots=True)
 class StaticAllocation:
@@ -84,64 +90,46 @@ class ExporterConfig:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_TOP_KEYS = {
+_TOP_KEYS = (
     "sample_interval", "checkpoint_interval", "retention", "max_gap", "state_file", "nvml", "pricing",
     "workload_labels", "allocations", "kubernetes", "web", "log",
-}
+)
 
 
-class _Reader:
-    """Typed access to a YAML mapping that reports file + key path on every error."""
+def _section(raw: Mapping[str, object], key: str, file: str, path: str, allowed: Sequence[str]) -> Mapping[str, object]:
+    """A nested mapping (absent means empty) whose keys must all be known."""
+    value = raw.get(key)
+    if value is None:
+        return {}
+    key_path = child_path(path, key)
+    section = require_mapping(value, file, key_path)
+    reject_unknown_keys(section, allowed, file, key_path)
+    return section
 
-    def __init__(self, file: str) -> None:
-        self.file = file
 
-    def fail(self, path: str, value: object, problem: str) -> ConfigError:
-        return ConfigError(self.file, path, value, problem)
+def _duration(raw: Mapping[str, object], key: str, file: str, path: str, default: float, minimum: float = 0.0) -> float:
+    value = raw.get(key)
+    if value is None:
+        return default
+    key_path = child_path(path, key)
+    if not isinstance(value, str | int | float):
+        raise ConfigError(file, key_path, value, "must be a duration like 500ms, 10s, 5m, 1h")
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        raise ConfigError(file, key_path, value, str(exc)) from None
+    if seconds < minimum or (minimum > 0 and seconds == 0):
+        raise ConfigError(file, key_path, value, f"must be at least {minimum:g}s")
+    return seconds
 
-    def mapping(self, value: object, path: str, allowed: set[str]) -> Mapping[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.fail(path, value, "must be a mapping")
-        for key in value:
-            if key not in allowed:
-                where = f"{path}.{key}" if path else str(key)
-                raise self.fail(where, key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
-        return value
 
-    def typed(self, raw: Mapping[str, Any], key: str, path: str, kind: type[T], default: T) -> T:
-        if key not in raw or raw[key] is None:
-            return default
-        value = raw[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise self.fail(self.join(path, key), value, f"must be a {kind.__name__}")
-        return value
-
-    def duration(self, raw: Mapping[str, Any], key: str, path: str, default: float, minimum: float = 0.0) -> float:
-        if key not in raw or raw[key] is None:
-            return default
-        try:
-            seconds = parse_duration(raw[key])
-        except DurationError as exc:
-            raise self.fail(self.join(path, key), raw[key], str(exc)) from None
-        if seconds < minimum or (minimum > 0 and seconds == 0):
-            raise self.fail(self.join(path, key), raw[key], f"must be at least {minimum:g}s")
-        return seconds
-
-    def string_list(self, raw: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
-        value = raw.get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(self.join(path, key), value, "must be a list of non-empty strings")
-        return tuple(value)
-
-    @staticmethod
-    def join(path: str, key: str) -> str:
-        return f"{path}.{key}" if path else key
+def _string_list(raw: Mapping[str, object], key: str, file: str, path: str) -> tuple[str, ...]:
+    value = raw.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(file, child_path(path, key), value, "must be a list of non-empty strings")
+    return tuple(value)
 
 
 def parse_listen_address(address: str, source: str = "--web.listen-address") -> tuple[str, int]:
@@ -155,111 +143,95 @@ def parse_listen_address(address: str, source: str = "--web.listen-address") -> 
     return host, int(port_text)
 
 
-def _static_allocations(reader: _Reader, value: object) -> tuple[StaticAllocation, ...]:
+def _static_allocations(value: object, file: str) -> tuple[StaticAllocation, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise reader.fail("allocations", value, "must be a list")
-    allowed = {"uuid", "namespace", "pod", "container", "share", "labels", "pod_uid"}
+        raise ConfigError(file, "allocations", value, "must be a list")
+    allowed = ("uuid", "namespace", "pod", "container", "share", "labels", "pod_uid")
     result: list[StaticAllocation] = []
     for index, item in enumerate(value):
-        path = f"allocations[{index}]"
-        raw = reader.mapping(item, path, allowed)
-        for required in ("uuid", "namespace", "pod"):
-            if not isinstance(raw.get(required), str) or not raw[required]:
-                raise reader.fail(f"{path}.{required}", raw.get(required), "is required and must be a string")
-        share = reader.typed(raw, "share", path, float, 1.0)
-        if not 0.0 < share <= 1.0:
-            raise reader.fail(f"{path}.share", share, "must be in (0, 1]")
+        path = child_path("allocations", index)
+        raw = require_mapping(item, file, path)
+        reject_unknown_keys(raw, allowed, file, path)
+        uuid, namespace, pod = (read_str(raw, key, file, path) for key in ("uuid", "namespace", "pod"))
+        share = optional_float(raw, "share", file, path, positive=True, maximum=1.0)
         labels = raw.get("labels") or {}
         if not isinstance(labels, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
         ):
-            raise reader.fail(f"{path}.labels", labels, "must map label names to string values")
-        container = reader.typed(raw, "container", path, str, "main")
-        ref = ContainerRef(raw["namespace"], raw["pod"], container)
-        allocation = DeviceAllocation(raw["uuid"], ref, share, pod_uid=reader.typed(raw, "pod_uid", path, str, ""))
+            raise ConfigError(file, child_path(path, "labels"), labels, "must map label names to string values")
+        ref = ContainerRef(namespace, pod, optional_str(raw, "container", file, path) or "main")
+        allocation = DeviceAllocation(uuid, ref, 1.0 if share is None else share,
+                                      pod_uid=optional_str(raw, "pod_uid", file, path))
         result.append(StaticAllocation(allocation, dict(labels)))
     return tuple(result)
 
 
-def _kubernetes(reader: _Reader, value: object) -> KubernetesConfig:
-    allowed = {"enabled", "node_name", "pod_resources_socket", "pod_resources_interval", "max_staleness",
+def _kubernetes(top: Mapping[str, object], file: str) -> KubernetesConfig:
+    allowed = ("enabled", "node_name", "pod_resources_socket", "pod_resources_interval", "max_staleness",
                "extra_resource_names", "mps_resources", "replicas_per_gpu", "kubeconfig", "per_process",
-               "host_proc"}
-    raw = reader.mapping(value, "kubernetes", allowed)
+               "host_proc")
+    raw = _section(top, "kubernetes", file, "", allowed)
     path = "kubernetes"
-    replicas = raw.get("replicas_per_gpu")
-    if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1):
-        raise reader.fail("kubernetes.replicas_per_gpu", replicas, "must be a positive integer")
     return KubernetesConfig(
-        enabled=reader.typed(raw, "enabled", path, bool, False),
-        node_name=reader.typed(raw, "node_name", path, str, ""),
-        pod_resources_socket=reader.typed(raw, "pod_resources_socket", path, str, DEFAULT_POD_RESOURCES_SOCKET),
-        pod_resources_interval_seconds=reader.duration(raw, "pod_resources_interval", path, 10.0, minimum=0.1),
-        max_staleness_seconds=reader.duration(raw, "max_staleness", path, 300.0),
-        extra_resource_names=reader.string_list(raw, "extra_resource_names", path),
-        mps_resources=reader.string_list(raw, "mps_resources", path),
-        replicas_per_gpu=replicas,
-        kubeconfig=reader.typed(raw, "kubeconfig", path, str, ""),
-        per_process=reader.typed(raw, "per_process", path, bool, False),
-        host_proc=reader.typed(raw, "host_proc", path, str, "/proc"),
+        enabled=read_bool(raw, "enabled", file, path, default=False),
+        node_name=optional_str(raw, "node_name", file, path),
+        pod_resources_socket=optional_str(raw, "pod_resources_socket", file, path) or DEFAULT_POD_RESOURCES_SOCKET,
+        pod_resources_interval_seconds=_duration(raw, "pod_resources_interval", file, path, 10.0, minimum=0.1),
+        max_staleness_seconds=_duration(raw, "max_staleness", file, path, 300.0),
+        extra_resource_names=_string_list(raw, "extra_resource_names", file, path),
+        mps_resources=_string_list(raw, "mps_resources", file, path),
+        replicas_per_gpu=optional_int(raw, "replicas_per_gpu", file, path, minimum=1),
+        kubeconfig=optional_str(raw, "kubeconfig", file, path),
+        per_process=read_bool(raw, "per_process", file, path, default=False),
+        host_proc=optional_str(raw, "host_proc", file, path) or "/proc",
     )
 
 
 def parse_config(raw: object, file: str) -> ExporterConfig:
     """Validate a parsed YAML document; raises ConfigError on the first problem."""
-    reader = _Reader(file)
-    top = reader.mapping(raw, "", _TOP_KEYS)
-    nvml = reader.mapping(top.get("nvml"), "nvml", {"backend", "scenario", "speed"})
-    backend = reader.typed(nvml, "backend", "nvml", str, "nvml")
-    if backend not in ("nvml", "simulated"):
-        raise reader.fail("nvml.backend", backend, "must be nvml or simulated")
-    speed = nvml.get("speed")
-    if speed is not None and (isinstance(speed, bool) or not isinstance(speed, int | float) or speed <= 0):
-        raise reader.fail("nvml.speed", speed, "must be a positive number")
-    web = reader.mapping(top.get("web"), "web", {"listen_address", "telemetry_path", "config_file"})
-    listen = reader.typed(web, "listen_address", "web", str, DEFAULT_LISTEN_ADDRESS)
-    if "listen_address" in web:
-        try:
-            parse_listen_address(listen, file)
-        except ConfigError:
-            raise reader.fail("web.listen_address", listen, "must be [host]:port with port 0-65535") from None
-    telemetry_path = reader.typed(web, "telemetry_path", "web", str, "/metrics")
+    top = require_mapping(raw, file, "")
+    reject_unknown_keys(top, _TOP_KEYS, file, "")
+    nvml = _section(top, "nvml", file, "", ("backend", "scenario", "speed"))
+    backend = optional_str(nvml, "backend", file, "nvml", choices=("nvml", "simulated")) or "nvml"
+    speed = optional_float(nvml, "speed", file, "nvml", positive=True)
+    web = _section(top, "web", file, "", ("listen_address", "telemetry_path", "config_file"))
+    listen = optional_str(web, "listen_address", file, "web") or DEFAULT_LISTEN_ADDRESS
+    try:
+        parse_listen_address(listen, file)
+    except ConfigError:
+        raise ConfigError(file, "web.listen_address", listen,
+                          "must be [host]:port with port 0-65535") from None
+    telemetry_path = optional_str(web, "telemetry_path", file, "web") or "/metrics"
     if not telemetry_path.startswith("/"):
-        raise reader.fail("web.telemetry_path", telemetry_path, "must start with /")
-    log = reader.mapping(top.get("log"), "log", {"level", "format"})
-    level = reader.typed(log, "level", "log", str, "info")
-    if level not in ("debug", "info", "warn", "error"):
-        raise reader.fail("log.level", level, "must be debug, info, warn or error")
-    log_format = reader.typed(log, "format", "log", str, "logfmt")
-    if log_format not in ("logfmt", "json"):
-        raise reader.fail("log.format", log_format, "must be logfmt or json")
+        raise ConfigError(file, "web.telemetry_path", telemetry_path, "must start with /")
+    log = _section(top, "log", file, "", ("level", "format"))
     pricing = top.get("pricing") or {}
     if not isinstance(pricing, Mapping):
-        raise reader.fail("pricing", pricing, "must be a mapping")
+        raise ConfigError(file, "pricing", pricing, "must be a mapping")
     workload_labels = top.get("workload_labels")
     if workload_labels is not None and not isinstance(workload_labels, Mapping):
-        raise reader.fail("workload_labels", workload_labels, "must be a mapping")
+        raise ConfigError(file, "workload_labels", workload_labels, "must be a mapping")
     config = ExporterConfig(
         file=file,
         listen_address=listen,
         telemetry_path=telemetry_path,
-        web_config_file=reader.typed(web, "config_file", "web", str, ""),
+        web_config_file=optional_str(web, "config_file", file, "web"),
         nvml_backend=backend,
-        scenario_file=reader.typed(nvml, "scenario", "nvml", str, ""),
-        simulate_speed=float(speed) if speed is not None else None,
-        sample_interval_seconds=reader.duration(top, "sample_interval", "", 1.0, minimum=0.05),
-        checkpoint_interval_seconds=reader.duration(top, "checkpoint_interval", "", 30.0, minimum=1.0),
-        retention_seconds=reader.duration(top, "retention", "", 600.0),
-        max_gap_seconds=reader.duration(top, "max_gap", "", 300.0),
-        state_file=reader.typed(top, "state_file", "", str, DEFAULT_STATE_FILE),
-        log_level=level,
-        log_format=log_format,
+        scenario_file=optional_str(nvml, "scenario", file, "nvml"),
+        simulate_speed=speed,
+        sample_interval_seconds=_duration(top, "sample_interval", file, "", 1.0, minimum=0.05),
+        checkpoint_interval_seconds=_duration(top, "checkpoint_interval", file, "", 30.0, minimum=1.0),
+        retention_seconds=_duration(top, "retention", file, "", 600.0),
+        max_gap_seconds=_duration(top, "max_gap", file, "", 300.0),
+        state_file=optional_str(top, "state_file", file, "") or DEFAULT_STATE_FILE,
+        log_level=optional_str(log, "level", file, "log", choices=("debug", "info", "warn", "error")) or "info",
+        log_format=optional_str(log, "format", file, "log", choices=("logfmt", "json")) or "logfmt",
         pricing_raw=dict(pricing),
         workload_labels_raw=dict(workload_labels) if workload_labels is not None else None,
-        static_allocations=_static_allocations(reader, top.get("allocations")),
-        kubernetes=_kubernetes(reader, top.get("kubernetes")),
+        static_allocations=_static_allocations(top.get("allocations"), file),
+        kubernetes=_kubernetes(top, file),
     )
     _validate_sections(config)
     return config
@@ -288,16 +260,7 @@ def _workload_label_config(config: ExporterConfig) -> object:
 
 def load_config_file(path: str) -> ExporterConfig:
     """Read and validate a config file; unreadable or unparsable files are ConfigErrors too."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(path, "", path, f"cannot read config file: {exc.strerror or exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(path, where, text[:40], f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    raw = load_yaml_file(Path(path))
     return parse_config(raw if raw is not None else {}, path)
 
 

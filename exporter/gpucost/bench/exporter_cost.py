@@ -112,7 +112,8 @@ def _wait_for_series(url: str, needle: bytes, timeout: float = 30.0) -> None:
 
 def http_costs(workdir: Path, name: str, per_gpu: int, scrapes: int) -> dict[str, Any]:
     """The real exporter over HTTP against the stock client's HTTP server, same series, separate processes."""
-    from tests.support.servers import ManagedProcess, free_port, start_exporter  # imported late: checkout only
+    from gpucost.demo.processes import free_port
+    from tests.support.servers import ManagedProcess, start_exporter  # imported late: checkout only
 
     case_dir = workdir / f"http-{name}"
     case_dir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from gpucost.errors import ConfigError
-from gpucost.pricing.fields import (
+from gpucost.yamlfields import (
     child_path,
     load_yaml_file,
     optional_float,

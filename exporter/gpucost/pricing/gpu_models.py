@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gpucost.errors import ConfigError
-from gpucost.pricing.fields import (
+from gpucost.yamlfields import (
     child_path,
     optional_float,
     optional_str,

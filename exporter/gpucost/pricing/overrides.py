@@ -30,7 +30,7 @@ from typing import cast
 
 from gpucost.errors import ConfigError
 from gpucost.pricing.catalog import CLOUDS, Catalog, Cloud, shipped_catalog
-from gpucost.pricing.fields import (
+from gpucost.yamlfields import (
     child_path,
     load_yaml_file,
     optional_float,

@@ -13,7 +13,7 @@ from typing import Literal, cast
 
 from gpucost.errors import ConfigError
 from gpucost.pricing.catalog import CLOUDS, Catalog, Cloud, shipped_catalog
-from gpucost.pricing.fields import (
+from gpucost.yamlfields import (
     child_path,
     optional_float,
     optional_int,

@@ -1,6 +1,6 @@
 """Typed readers for values parsed from YAML, raising ConfigError with file, key path and value.
 
-The catalog, the exporter's `pricing:` section and the overrides file are all
+The exporter config, the price catalog, the `pricing:` section and the overrides file are all
 user-editable YAML; every reader here names the exact key path of a bad value
 so the one-line error points at the line to fix.
 """
