@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from gpucost.errors import ConfigError
+from gpucost.pricing.gpu_models import GpuModelTable, parse_gpu_model_table
 from gpucost.yamlfields import (
     child_path,
     load_yaml_file,
@@ -27,7 +28,6 @@ from gpucost.yamlfields import (
     reject_unknown_keys,
     require_mapping,
 )
-from gpucost.pricing.gpu_models import GpuModelTable, parse_gpu_model_table
 
 __all__ = [
     "CLOUDS",

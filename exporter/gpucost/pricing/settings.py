@@ -13,6 +13,8 @@ from typing import Literal, cast
 
 from gpucost.errors import ConfigError
 from gpucost.pricing.catalog import CLOUDS, Catalog, Cloud, shipped_catalog
+from gpucost.pricing.node_labels import CapacityType
+from gpucost.pricing.on_prem import OnPremCost
 from gpucost.yamlfields import (
     child_path,
     optional_float,
@@ -24,8 +26,6 @@ from gpucost.yamlfields import (
     reject_unknown_keys,
     require_mapping,
 )
-from gpucost.pricing.node_labels import CapacityType
-from gpucost.pricing.on_prem import OnPremCost
 
 __all__ = [
     "COMMITMENT_KINDS",
