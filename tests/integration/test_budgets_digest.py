@@ -1,4 +1,5 @@
-"""The weekly Slack digest over a real HTTP Slack stand-in: Block Kit content, 429 retried and delivered once."""
+"""The weekly Slack digest over a real HTTP Slack stand-in: Block Kit content, 429 retried and delivered once,
+and the scorecard's top saving computed from the same (backfilled) Prometheus."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from gpucost.budgets.digest import (
 )
 from gpucost.budgets.prometheus_api import PrometheusClient
 from gpucost.budgets.spec import Month, parse_budget_file
+from gpucost.budgets.top_saving import ScorecardTopSavings
 from tests.support.servers import require_binary, start_prometheus, write_prometheus_config
 from tests.support.slack_sink import SlackSink
 
@@ -83,10 +85,42 @@ def _recorded_series(at: int) -> str:
             if s.startswith(name + "{")
             for ts in range(at - 1800, at + 1, 60)
         )
+    lines.extend(_cost_counters(at))
     return "\n".join(lines) + "\n# EOF\n"
 
 
-def test_digest_gathered_from_prometheus_reaches_slack_with_budget_forecast_models_and_idle(tmp_path: Path) -> None:
+# Attributed cost per hour of the exporter's counter, constant over the scorecard window.
+COST_USD_PER_HOUR = {
+    ("research", "llama-70b", "active"): 80.0,
+    ("research", "llama-70b", "idle"): 20.0,
+    ("research", "mistral-7b", "active"): 9.0,
+    ("research", "mistral-7b", "idle"): 1.0,
+    ("platform", "embedder", "active"): 5.0,
+}
+SCORECARD_WINDOW = dt.timedelta(hours=1)
+
+
+def _cost_counters(at: int) -> list[str]:
+    """`gpucost_workload_gpu_cost_usd_total` growing linearly for 65 minutes before `at`.
+
+    Without price series (no on-demand share, no spot price), GPU peaks or
+    request counters, idle release is the only lever with a saving:
+    research saves (20 + 1) USD/h x 730 h = 15,330 USD/month.
+    """
+    start = at - 3900
+    lines = ["# TYPE gpucost_workload_gpu_cost_usd counter"]
+    for (team, model, component), usd_per_hour in COST_USD_PER_HOUR.items():
+        labels = f'team="{team}",model="{model}",component="{component}"'
+        lines.extend(
+            f"gpucost_workload_gpu_cost_usd_total{{{labels}}} {usd_per_hour * (ts - start) / 3600} {ts}"
+            for ts in range(start, at + 1, 60)
+        )
+    return lines
+
+
+def test_digest_gathered_from_prometheus_reaches_slack_with_budget_forecast_models_idle_and_top_saving(
+    tmp_path: Path,
+) -> None:
     at = int(time.time()) - 300
     source = tmp_path / "recorded.om"
     source.write_text(_recorded_series(at))
@@ -112,11 +146,19 @@ def test_digest_gathered_from_prometheus_reaches_slack_with_budget_forecast_mode
     )
     now = dt.datetime.fromtimestamp(at, dt.UTC)
     with start_prometheus(tmp_path, write_prometheus_config(tmp_path / "prometheus.yml"), retention="30d") as prom:
-        digest = gather_team_digest(PrometheusClient(prom.base_url), "research", budget_file, now)
+        top_savings = ScorecardTopSavings.from_prometheus(prom.base_url, window=SCORECARD_WINDOW)
+        digest = gather_team_digest(
+            PrometheusClient(prom.base_url), "research", budget_file, now, top_savings=top_savings
+        )
     assert digest.month_to_date_usd == 41000.0 and digest.forecast_usd == 52000.0
     assert digest.budget_usd == 50000.0  # the team-wide budget, not the narrower llama one
     assert digest.top_models == (("llama-70b", 30000.0), ("mistral-7b", 8000.0), ("bert", 2000.0))
     assert digest.idle_usd_per_hour == 12.5
+    assert digest.top_saving is not None
+    assert digest.top_saving.lever == "idle_release"
+    assert digest.top_saving.usd_per_month == pytest.approx(21.0 * 730, abs=0.01)
+    assert digest.top_saving.confidence == "measured"
+    assert digest.top_saving.risk.startswith("scale-to-zero adds cold-start latency")
     with SlackSink() as sink:
         send_digest(
             make_slack_client("xoxb-test", base_url=sink.url + "/api/"),
@@ -132,3 +174,12 @@ def test_digest_gathered_from_prometheus_reaches_slack_with_budget_forecast_mode
         json.dumps(message.body["blocks"]) if isinstance(message.body["blocks"], list) else message.body["blocks"]
     )
     assert "`llama-70b`: $30,000.00" in rendered and "`t5`" not in rendered and "$12.50/h" in rendered
+    [top] = [
+        block["text"]["text"]
+        for block in json.loads(rendered)
+        if block["type"] == "section" and "Top saving" in block.get("text", {}).get("text", "")
+    ]
+    assert top == (
+        "*Top saving:* `idle_release` — $15,330.00/month (measured) · risk: scale-to-zero adds cold-start "
+        "latency; keep a minimum replica for latency-critical services"
+    )

@@ -168,12 +168,18 @@ def _digest(args: argparse.Namespace) -> int:
         send_digest,
     )
     from gpucost.budgets.prometheus_api import PrometheusClient
+    from gpucost.budgets.top_saving import ScorecardTopSavings
 
     budget_file: BudgetFile | None = (
         load_budget_file(args.budgets_file) if args.budgets_file.exists() else None
     )
+    prometheus = PrometheusClient(args.prometheus_url)
     digest = gather_team_digest(
-        PrometheusClient(args.prometheus_url), args.team, budget_file, dt.datetime.now(dt.UTC)
+        prometheus,
+        args.team,
+        budget_file,
+        dt.datetime.now(dt.UTC),
+        top_savings=ScorecardTopSavings.from_prometheus(prometheus.base_url),
     )
     channel = args.slack_channel or default_channel(args.team, budget_file)
     if args.dry_run:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from gpucost.budgets.aws_anomaly import AwsAnomalySync
 from gpucost.budgets.aws_budgets import AwsBudgetSync
 from gpucost.budgets.gcp_budgets import GcpBudgetSync, make_budget_client
 from gpucost.budgets.price_sync import PriceProvider
@@ -23,6 +24,7 @@ from gpucost.errors import SourceUnavailable
 
 __all__ = [
     "aws_client",
+    "make_aws_anomaly_sync",
     "make_aws_budget_sync",
     "make_gcp_budget_sync",
     "make_reconciler",
@@ -53,6 +55,11 @@ def make_aws_budget_sync(args: argparse.Namespace, state: SidecarState | None = 
     return AwsBudgetSync(aws_client("budgets", "us-east-1"), aws_account_id(args), state=state)
 
 
+def make_aws_anomaly_sync() -> AwsAnomalySync:
+    # Cost Explorer (and its anomaly detection) is served from us-east-1.
+    return AwsAnomalySync(aws_client("ce", "us-east-1"))
+
+
 def _anonymous() -> bool:
     return bool(os.environ.get("GPUCOST_GCP_ANONYMOUS"))
 
@@ -75,6 +82,12 @@ def plan_and_apply(
         yield aws_plan.render()
         if apply:
             aws.apply(aws_plan)
+        if budget_file.anomaly_detection is not None:
+            anomaly = make_aws_anomaly_sync()
+            anomaly_plan = anomaly.plan(budget_file)
+            yield anomaly_plan.render()
+            if apply:
+                anomaly.apply(anomaly_plan)
     if args.gcp_billing_account:
         gcp = make_gcp_budget_sync(args)
         gcp_plan = gcp.plan(budget_file, month, _projects(args))

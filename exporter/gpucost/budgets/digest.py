@@ -1,8 +1,10 @@
-"""The weekly Slack digest per team: month-to-date vs budget, forecast, top models, idle waste.
+"""The weekly Slack digest per team: month-to-date vs budget, forecast, top models, idle waste, top saving.
 
 `gather_team_digest` reads recorded series from Prometheus; `render_blocks` is
 pure (values in, Block Kit out); `send_digest` posts with slack_sdk, retrying
-on HTTP 429 via `RateLimitErrorRetryHandler`.
+on HTTP 429 via `RateLimitErrorRetryHandler`.  The top saving comes from the
+optimization scorecard (`gpucost.budgets.top_saving`) and is left out when the
+scorecard cannot be computed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from gpucost.budgets.prometheus_api import PrometheusClient
 from gpucost.budgets.spec import BudgetFile, Month, budgets_for_team
+from gpucost.budgets.top_saving import ScorecardTopSavings, TopSaving
 from gpucost.errors import SourceUnavailable
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "make_slack_client",
     "render_blocks",
     "send_digest",
+    "top_saving_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ class TeamDigest:
     budget_usd: float | None
     top_models: tuple[tuple[str, float], ...]
     idle_usd_per_hour: float
+    top_saving: TopSaving | None = None
 
     @property
     def percent_used(self) -> float | None:
@@ -52,7 +57,12 @@ def default_channel(team: str, budget_file: BudgetFile | None) -> str:
 
 
 def gather_team_digest(
-    prometheus: PrometheusClient, team: str, budget_file: BudgetFile | None, now: dt.datetime, top: int = 3
+    prometheus: PrometheusClient,
+    team: str,
+    budget_file: BudgetFile | None,
+    now: dt.datetime,
+    top: int = 3,
+    top_savings: ScorecardTopSavings | None = None,
 ) -> TeamDigest:
     selector = f'{{team="{_escape(team)}"}}'
 
@@ -85,6 +95,7 @@ def gather_team_digest(
         idle_usd_per_hour=total(
             f'sum(team_component:gpucost_cost_usd_per_hour:rate5m{{team="{_escape(team)}",component="idle"}})'
         ),
+        top_saving=top_savings.for_team(team, now) if top_savings is not None else None,
     )
 
 
@@ -122,12 +133,21 @@ def render_blocks(digest: TeamDigest) -> tuple[str, list[dict[str, Any]]]:
                 ),
             },
         },
+    ]
+    if digest.top_saving is not None:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": top_saving_text(digest.top_saving)}})
+    blocks.append(
         {
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": "gpucost estimates; reconciled daily with the bill"}],
-        },
-    ]
+        }
+    )
     return text, blocks
+
+
+def top_saving_text(saving: TopSaving) -> str:
+    risk = f" · risk: {saving.risk}" if saving.risk else ""
+    return f"*Top saving:* `{saving.lever}` — ${saving.usd_per_month:,.2f}/month ({saving.confidence}){risk}"
 
 
 def make_slack_client(token: str, base_url: str | None = None, max_retries: int = 3) -> Any:

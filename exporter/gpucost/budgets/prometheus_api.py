@@ -21,6 +21,10 @@ class PrometheusClient:
         self._timeout = timeout
         self._attempts = attempts
 
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
     def query(self, expr: str, at: dt.datetime | None = None) -> list[tuple[dict[str, str], float]]:
         params = {"query": expr}
         if at is not None:

@@ -1,9 +1,9 @@
 """`gpucost-budgets serve`: the HTTP server plus the scheduled jobs, each failing alone.
 
-Jobs: reload the budgets file (every few seconds), cloud budget sync and
-spend read-back (hourly), enforcement (with each sync), price sync (daily),
+Jobs: reload the budgets file (every few seconds), cloud budget sync,
+AWS anomaly detection sync and spend read-back (hourly), enforcement (with each sync), price sync (daily),
 reconciliation (daily at `--reconcile.hour` UTC, and once at start), the
-weekly Slack digest (when SLACK_BOT_TOKEN is set).  A job that fails marks its
+weekly Slack digest with the scorecard's top saving (when SLACK_BOT_TOKEN is set).  A job that fails marks its
 provider down and the others keep running.
 """
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from gpucost.budgets import clouds
+from gpucost.budgets.aws_anomaly import AwsAnomalySync
 from gpucost.budgets.aws_budgets import AwsBudgetSync
 from gpucost.budgets.collector import build_registry
 from gpucost.budgets.reload import BudgetFileWatcher
@@ -107,6 +108,22 @@ def build_jobs(args: argparse.Namespace, state: SidecarState, parse_duration: Du
             aws_sync.read_spend(budget_file)
 
         jobs.append(Job("aws budget sync", "aws", "budgets", _every(sync_period), aws_budgets))
+        anomaly_holder: list[AwsAnomalySync] = []
+
+        def aws_anomaly_detection(now: dt.datetime) -> None:
+            budget_file = state.budgets()
+            if budget_file is None or budget_file.anomaly_detection is None:
+                return
+            if not anomaly_holder:
+                anomaly_holder.append(clouds.make_aws_anomaly_sync())
+            plan = anomaly_holder[0].plan(budget_file)
+            log.info("aws anomaly detection plan:\n%s", plan.render())
+            if apply:
+                anomaly_holder[0].apply(plan)
+
+        jobs.append(
+            Job("aws anomaly detection", "aws", "anomaly_detection", _every(sync_period), aws_anomaly_detection)
+        )
         reconciler = clouds.make_reconciler(args, state)
         jobs.append(
             Job("aws reconciliation", "aws", "reconciliation", _daily_at(args.reconcile_hour), reconciler.run)
@@ -188,8 +205,11 @@ def _digest_jobs(args: argparse.Namespace, state: SidecarState) -> list[Job]:
         return []
     from gpucost.budgets.digest import default_channel, gather_team_digest, make_slack_client, send_digest
     from gpucost.budgets.prometheus_api import PrometheusClient
+    from gpucost.budgets.top_saving import ScorecardTopSavings
 
     prometheus = PrometheusClient(args.prometheus_url)
+    # One scorecard per digest run (the weekly window), shared by every team's digest.
+    top_savings = ScorecardTopSavings.from_prometheus(prometheus.base_url)
     client = make_slack_client(token)
     sent: set[dt.date] = set()
 
@@ -202,7 +222,7 @@ def _digest_jobs(args: argparse.Namespace, state: SidecarState) -> list[Job]:
         if budget_file is None:
             return
         for team in sorted({budget.scope.team for budget in budget_file.budgets}):
-            digest = gather_team_digest(prometheus, team, budget_file, now)
+            digest = gather_team_digest(prometheus, team, budget_file, now, top_savings=top_savings)
             send_digest(client, default_channel(team, budget_file), digest)
 
     return [Job("slack digest", "slack", "digest", due, send)]

@@ -22,6 +22,7 @@ from gpucost.yamlfields import (
     load_yaml_file,
     optional_float,
     optional_str,
+    read_bool,
     read_float,
     read_str,
     reject_unknown_keys,
@@ -30,6 +31,7 @@ from gpucost.yamlfields import (
 
 __all__ = [
     "DEFAULT_THRESHOLDS_PERCENT",
+    "AnomalyDetection",
     "Budget",
     "BudgetFile",
     "BudgetScope",
@@ -68,6 +70,10 @@ _BUDGET_KEYS = (
     "namespaces",
 )
 _FIXED_KEYS = ("name", "monthly_usd", "allocation")
+_ANOMALY_KEYS = ("enabled", "monitor", "threshold_usd", "frequency", "subscribers")
+_SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+AnomalyMonitorKind = Literal["team_tag", "service"]
+AnomalyFrequency = Literal["DAILY", "WEEKLY", "IMMEDIATE"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -179,10 +185,28 @@ class Overlap:
 
 
 @dataclass(frozen=True, slots=True)
+class AnomalyDetection:
+    """AWS Cost Anomaly Detection for the file's teams: monitors plus one subscription with a threshold."""
+
+    monitor: AnomalyMonitorKind
+    """`team_tag`: one CUSTOM monitor per team on the `team` cost-allocation tag; `service`: the DIMENSIONAL one."""
+    threshold_usd: float
+    """Alert when an anomaly's total impact is at least this many USD."""
+    frequency: AnomalyFrequency
+    subscribers: tuple[str, ...]
+    """E-mail addresses (DAILY, WEEKLY) or SNS topic ARNs (IMMEDIATE)."""
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetFile:
     budgets: tuple[Budget, ...]
     fixed_costs: tuple[FixedCost, ...] = ()
     overlaps: tuple[Overlap, ...] = field(default=())
+    anomaly_detection: AnomalyDetection | None = None
+    """None when absent or `enabled: false`."""
+
+    def teams(self) -> tuple[str, ...]:
+        return tuple(sorted({budget.scope.team for budget in self.budgets}))
 
     def by_name(self, name: str) -> Budget | None:
         return next((budget for budget in self.budgets if budget.name == name), None)
@@ -201,7 +225,7 @@ def parse_budget_file(document: object, file: str) -> BudgetFile:
     if document is None:
         raise ConfigError(file, "", document, "file is empty; expected a mapping with a `budgets` list")
     root = require_mapping(document, file, "")
-    reject_unknown_keys(root, ("budgets", "fixed_costs"), file, "")
+    reject_unknown_keys(root, ("budgets", "fixed_costs", "anomaly_detection"), file, "")
     raw_budgets = root.get("budgets")
     if not isinstance(raw_budgets, list):
         raise ConfigError(file, "budgets", raw_budgets, "must be a list of budgets")
@@ -220,7 +244,8 @@ def parse_budget_file(document: object, file: str) -> BudgetFile:
         seen[budget.name] = path
         budgets.append(budget)
     fixed = _parse_fixed_costs(root.get("fixed_costs"), file)
-    return BudgetFile(tuple(budgets), fixed, find_overlaps(budgets))
+    anomaly = _parse_anomaly_detection(root.get("anomaly_detection"), file, "anomaly_detection")
+    return BudgetFile(tuple(budgets), fixed, find_overlaps(budgets), anomaly)
 
 
 def find_overlaps(budgets: Sequence[Budget]) -> tuple[Overlap, ...]:
@@ -431,6 +456,48 @@ def _parse_fixed_costs(raw: object, file: str) -> tuple[FixedCost, ...]:
             )
         result.append(FixedCost(name, monthly_usd, allocation))
     return tuple(result)
+
+
+def _parse_anomaly_detection(raw: object, file: str, path: str) -> AnomalyDetection | None:
+    if raw is None:
+        return None
+    mapping = require_mapping(raw, file, path)
+    reject_unknown_keys(mapping, _ANOMALY_KEYS, file, path)
+    if not read_bool(mapping, "enabled", file, path, default=True):
+        return None
+    monitor = optional_str(mapping, "monitor", file, path, choices=("team_tag", "service")) or "team_tag"
+    threshold = read_float(mapping, "threshold_usd", file, path, positive=True, maximum=1_000_000)
+    frequency = optional_str(mapping, "frequency", file, path, choices=("DAILY", "WEEKLY", "IMMEDIATE")) or "DAILY"
+    subscribers_path = child_path(path, "subscribers")
+    raw_subscribers = mapping.get("subscribers")
+    if not isinstance(raw_subscribers, list) or not raw_subscribers:
+        raise ConfigError(
+            file, subscribers_path, raw_subscribers, "must be a non-empty list of e-mails or SNS topic ARNs"
+        )
+    if len(raw_subscribers) > 10:
+        raise ConfigError(file, subscribers_path, len(raw_subscribers), "AWS allows at most 10 subscribers")
+    # AWS sends individual (IMMEDIATE) alerts to SNS topics only, and daily/weekly summaries to e-mail only.
+    immediate = frequency == "IMMEDIATE"
+    wanted, pattern = ("an SNS topic ARN", _SNS_ARN_RE) if immediate else ("an e-mail address", _EMAIL_RE)
+    for index, subscriber in enumerate(raw_subscribers):
+        if not isinstance(subscriber, str) or not pattern.match(subscriber):
+            raise ConfigError(
+                file, child_path(subscribers_path, index), subscriber, f"must be {wanted} with frequency {frequency}"
+            )
+    if len(set(raw_subscribers)) != len(raw_subscribers):
+        raise ConfigError(file, subscribers_path, raw_subscribers, "lists a subscriber twice")
+    return AnomalyDetection(
+        monitor="service" if monitor == "service" else "team_tag",
+        threshold_usd=threshold,
+        frequency=_anomaly_frequency(frequency),
+        subscribers=tuple(raw_subscribers),
+    )
+
+
+def _anomaly_frequency(text: str) -> AnomalyFrequency:
+    if text == "IMMEDIATE":
+        return "IMMEDIATE"
+    return "WEEKLY" if text == "WEEKLY" else "DAILY"
 
 
 def budgets_for_team(budget_file: BudgetFile, team: str) -> tuple[Budget, ...]:
