@@ -184,3 +184,39 @@ def test_the_overhead_benchmark_runs_and_reports_per_request_times() -> None:
     assert report["requests"] == 200
     assert 0 < report["bare_us_per_request"] < report["wrapped_us_per_request"]
     assert report["ratio"] > 1
+
+
+def test_scrapes_and_probes_take_no_share_of_the_gpu() -> None:
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from gpucost.instrument.asgi import GpuCostMiddleware
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        assert callable(send)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    registry = CollectorRegistry()
+    wrapped = GpuCostMiddleware(app, registry=registry)  # type: ignore[arg-type]
+
+    async def call(path: str) -> None:
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            return None
+
+        scope = {"type": "http", "method": "GET", "path": path, "headers": []}
+        await wrapped(scope, receive, send)  # type: ignore[arg-type]
+
+    for path in ("/metrics", "/healthz", "/readyz", "/livez"):
+        asyncio.run(call(path))
+    assert registry.get_sample_value("gpucost_inference_requests_total",
+                                     {"model": "", "model_version": "", "business_unit": "unknown",
+                                      "status": "2xx"}) is None
+    asyncio.run(call("/generate"))
+    total = sum(s.value for metric in registry.collect() for s in metric.samples
+                if s.name == "gpucost_inference_requests_total")
+    assert total == 1

@@ -25,14 +25,14 @@ EPOCH_ZERO = time.time()
 
 
 def exposition(now: float) -> str:
-    """Two GPUs of pod llama-ft-0: counters linear in wall time at known $/h."""
+    """Two GPUs of pod llama-ft-0-8zq4m: counters linear in wall time at known $/h."""
     hours = (now - EPOCH_ZERO) / 3600
     lines = [
         "# TYPE gpucost_container_gpu_cost_usd_total counter",
         "# TYPE gpucost_container_gpu_seconds_total counter",
     ]
     for gpu in range(GPUS):
-        base = f'namespace="research",pod="llama-ft-0",container="trainer",uuid="GPU-{gpu}"'
+        base = f'namespace="research",pod="llama-ft-0-8zq4m",container="trainer",uuid="GPU-{gpu}"'
         workload = 'team="nlp",model="llama-3-8b"'
         for component, price in (("active", ACTIVE_USD_PER_HOUR), ("idle", IDLE_USD_PER_HOUR)):
             lines.append(

@@ -76,3 +76,14 @@ def test_a_clock_that_steps_back_never_yields_negative_shares() -> None:
     mark = integrator.start()
     clock.now -= 5.0
     assert integrator.finish(mark) == 0.0
+
+
+def test_job_selector_matches_the_job_controllers_pod_names_only() -> None:
+    import re
+
+    from gpucost.instrument.costquery import PodSelector
+
+    pattern = re.compile(PodSelector.for_job("research", "llama-ft").pod_regex)
+    assert pattern.fullmatch("llama-ft-7x2kq")
+    assert pattern.fullmatch("llama-ft-3-7x2kq")  # indexed Job
+    assert not pattern.fullmatch("llama-ft-eval-7x2kq")  # another Job whose name starts the same

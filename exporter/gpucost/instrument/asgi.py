@@ -19,6 +19,7 @@ measured; `websocket` and `lifespan` pass through untouched.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 from prometheus_client import CollectorRegistry
 
@@ -36,6 +37,7 @@ from gpucost.instrument.request_state import (
 from gpucost.instrument.share import Clock, ShareIntegrator
 
 __all__ = [
+    "DEFAULT_SKIP_PATHS",
     "DuplicateDetection",
     "GpuCostMiddleware",
     "HeaderLabel",
@@ -45,6 +47,9 @@ __all__ = [
     "record_tokens",
     "set_model",
 ]
+
+# Prometheus scrapes and Kubernetes probes of the app are not inference requests.
+DEFAULT_SKIP_PATHS: tuple[str, ...] = ("/metrics", "/healthz", "/readyz", "/livez")
 
 _UNSET_STATUS = 0
 
@@ -67,8 +72,10 @@ class GpuCostMiddleware:
         integrator: ShareIntegrator | None = None,
         duplicate_detection: DuplicateDetection | None = None,
         clock: Clock = time.perf_counter,
+        skip_paths: Collection[str] = DEFAULT_SKIP_PATHS,
     ) -> None:
         self.app = app
+        self.skip_paths = frozenset(skip_paths)
         self.labels = labels or InferenceLabels()
         self.integrator = integrator or ShareIntegrator(clock)
         self.metrics = InferenceMetrics(registry)
@@ -76,7 +83,8 @@ class GpuCostMiddleware:
         self._dedup = BodyHashCache(duplicate_detection) if duplicate_detection else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.skip_paths:
+            # Scrapes and probes are not inference: they must take no share of the GPU's cost.
             await self.app(scope, receive, send)
             return
         record = RequestRecord()

@@ -64,10 +64,12 @@ class PodSelector:
 
     @classmethod
     def for_job(cls, namespace: str, job: str) -> PodSelector:
-        """Pods of the Job `job`: named `<job>-<suffix>` by the Job controller."""
+        """Pods of the Job `job`: the Job controller names them `<job>-<5 random characters>`
+        (`<job>-<index>-<5 random characters>` for indexed Jobs), so a Job called
+        `<job>-eval` in the same namespace is not picked up."""
         if not _DNS_NAME.match(job):
             raise UserInputError("", "job", job, "is not a Kubernetes Job name")
-        return cls(namespace, _regex_literal(job) + "-.*")
+        return cls(namespace, _regex_literal(job) + "-([0-9]+-)?[a-z0-9]{5}")
 
     @classmethod
     def parse_job(cls, namespaced_name: str) -> PodSelector:
