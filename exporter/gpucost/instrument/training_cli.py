@@ -19,7 +19,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "training-cost",
         help="GPU cost of a finished Kubernetes Job, from the exporter's counters",
-        description="Cost of the Job's pods (NAME-<5 chars>, NAME-<index>-<5 chars>) from the first to the last sample of their cost series.",
+        description=(
+            "Cost of the Job's pods (NAME-<5 chars>, NAME-<index>-<5 chars>) from the first to the last"
+            " sample of their cost series."
+        ),
     )
     parser.add_argument("--job", required=True, metavar="NAMESPACE/NAME", help="the Kubernetes Job")
     parser.add_argument("--mlflow-run", metavar="ID", help="also log the cost to this MLflow run")
