@@ -177,7 +177,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     )
     prometheus = start_prometheus(workdir, config)
     try:
-        time.sleep(max(0.0, started + WARMUP_SECONDS + WINDOW_SECONDS + 3 - time.time()))
+        # Count the warm-up from Prometheus's first scrape, not from the test's start: on a loaded
+        # machine the servers take long to come up, and a window reaching back before the first
+        # scrape sees a short first tile (the commitment lever's minimum hour then comes out low).
+        scraping = time.time()
+        time.sleep(max(0.0, scraping + WARMUP_SECONDS + WINDOW_SECONDS + 3 - time.time()))
         yield Run(prometheus, time.time() - 2, workdir)
     finally:
         prometheus.stop()
