@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from gpucost.budgets.plan import MANAGED_PREFIX, Action, change_line
 from gpucost.budgets.retry import call_with_backoff, is_throttling
 from gpucost.budgets.spec import AnomalyDetection, BudgetFile
 from gpucost.errors import SourceUnavailable
@@ -36,10 +37,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANOMALY_SUBSCRIPTION_NAME = "gpucost-anomalies"
-MONITOR_PREFIX = "gpucost-"
+MONITOR_PREFIX = MANAGED_PREFIX
 SERVICE_MONITOR_NAME = "gpucost-services"
 TEAM_TAG_KEY = "team"
-Action = Literal["create", "update", "unchanged", "orphaned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +74,7 @@ class AnomalyChange:
     """The existing resource's ARN (unchanged/update/orphaned)."""
 
     def __str__(self) -> str:
-        text = f"{self.action:<9} aws anomaly {self.kind} {self.name}"
-        return text + (f": {self.detail}" if self.detail else "")
+        return change_line(self.action, f"aws anomaly {self.kind}", self.name, self.detail)
 
 
 @dataclass(frozen=True, slots=True)

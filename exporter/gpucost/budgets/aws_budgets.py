@@ -14,8 +14,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
+from gpucost.budgets.plan import MANAGED_PREFIX, Action, change_line
 from gpucost.budgets.spec import Budget, BudgetFile, Month
 from gpucost.budgets.state import SidecarState
 from gpucost.errors import SourceUnavailable
@@ -32,8 +33,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-AWS_BUDGET_PREFIX = "gpucost-"
-Action = Literal["create", "update", "unchanged", "orphaned"]
+AWS_BUDGET_PREFIX = MANAGED_PREFIX
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -80,7 +80,7 @@ class AwsBudgetChange:
     budget_changed: bool = False
 
     def __str__(self) -> str:
-        return f"{self.action:<9} aws budget {self.aws_name}" + (f": {self.detail}" if self.detail else "")
+        return change_line(self.action, "aws budget", self.aws_name, self.detail)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gpucost.budgets.plan import MANAGED_PREFIX, Action, change_line
 from gpucost.budgets.spec import Budget, BudgetFile, Month
 from gpucost.errors import SourceUnavailable
 
@@ -33,8 +34,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GCP_BUDGET_PREFIX = "gpucost-"
-Action = Literal["create", "update", "unchanged", "orphaned"]
+GCP_BUDGET_PREFIX = MANAGED_PREFIX
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -63,9 +63,7 @@ class GcpBudgetChange:
     update_paths: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.action:<9} gcp budget {self.display_name}" + (
-            f": {self.detail}" if self.detail else ""
-        )
+        return change_line(self.action, "gcp budget", self.display_name, self.detail)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,22 @@
+"""What every cloud sync plan shares: the actions, the name prefix, one line per change.
+
+AWS budgets, GCP budgets and AWS anomaly monitors are planned the same way:
+compare what the budgets file wants with what the cloud has, then create,
+update, leave alone or report as orphaned (never delete) what carries our prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = ["MANAGED_PREFIX", "Action", "change_line"]
+
+Action = Literal["create", "update", "unchanged", "orphaned"]
+
+# Cloud objects gpucost manages are named with this prefix; anything else is left alone.
+MANAGED_PREFIX = "gpucost-"
+
+
+def change_line(action: Action, what: str, name: str, detail: str = "") -> str:
+    """`update    aws budget gpucost-research: limit 100 -> 120`, as plan/sync print it."""
+    return f"{action:<9} {what} {name}" + (f": {detail}" if detail else "")
