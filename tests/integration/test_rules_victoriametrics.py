@@ -30,10 +30,10 @@ from tests.integration.test_rules_e2e import (
 )
 from tests.support.servers import (
     ManagedProcess,
-    free_port,
     http_get_json,
     prom_query,
-    require_binary,
+    start_victoria_metrics,
+    start_vmalert,
     wait_for,
 )
 
@@ -42,40 +42,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 RATIO = f'budget:gpucost_budget_used:ratio{{budget="{BUDGET}",team="{TEAM}"}}'
 
 
-def start_victoria_metrics(workdir: Path) -> ManagedProcess:
-    port = free_port()
-    argv = [
-        require_binary("victoria-metrics"),
-        f"-httpListenAddr=127.0.0.1:{port}",
-        f"-storageDataPath={workdir / 'vm-data'}",
+def start_vm(workdir: Path) -> ManagedProcess:
+    return start_victoria_metrics(workdir, extra_args=[
         "-search.latencyOffset=1s",
         # The rollup cache serves month-to-date subqueries from before the newest tiles were written,
         # which froze the ratio on a quiet machine; a test wants every query answered from the data.
         "-search.disableCache",
-        "-retentionPeriod=1d",
-    ]
-    vm = ManagedProcess("victoria-metrics", argv, workdir / "victoria-metrics.log", port=port).start()
-    vm.wait_http("/health", timeout=60)
-    return vm
-
-
-def start_vmalert(workdir: Path, vm: ManagedProcess, rule_files: list[Path]) -> ManagedProcess:
-    port = free_port()
-    argv = [
-        require_binary("vmalert"),
-        *[f"-rule={path}" for path in rule_files],
-        f"-datasource.url={vm.base_url}",
-        f"-remoteWrite.url={vm.base_url}",
-        f"-remoteRead.url={vm.base_url}",
-        "-evaluationInterval=2s",
-        "-remoteWrite.flushInterval=1s",
-        # 1.79 has no -notifier.blackhole; nothing listens here and vmalert only logs the failed sends.
-        f"-notifier.url=http://127.0.0.1:{free_port()}",
-        f"-httpListenAddr=127.0.0.1:{port}",
-    ]
-    vmalert = ManagedProcess("vmalert", argv, workdir / "vmalert.log", port=port).start()
-    vmalert.wait_http("/health", timeout=60)
-    return vmalert
+    ])
 
 
 def vmalert_alerts(vmalert: ManagedProcess) -> list[dict[str, Any]]:
@@ -98,9 +71,10 @@ def vm_query(vm: ManagedProcess, expr: str, at: float) -> list[dict[str, Any]]:
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, ManagedProcess, ManagedProcess]]:
     workdir = tmp_path_factory.mktemp("rules-vm")
     with (
-        start_victoria_metrics(workdir) as vm,
+        start_vm(workdir) as vm,
         budget_stack(workdir, remote_write_url=vm.base_url + "/api/v1/write") as stack,
-        start_vmalert(workdir, vm, stack.rule_files) as vmalert,
+        start_vmalert(workdir, vm, stack.rule_files, evaluation_interval="2s",
+                      extra_args=["-remoteWrite.flushInterval=1s"]) as vmalert,
     ):
         yield stack, vm, vmalert
 

@@ -84,7 +84,7 @@ def _alert_for_seconds(repo: Path) -> float:
 
 
 def run_alert_latency(workdir: Path, quick: bool) -> dict[str, Any]:
-    from tests.support.servers import (  # imported late: checkout only
+    from gpucost.testing.servers import (
         REPO_ROOT,
         prom_query,
         start_alertmanager,
@@ -93,7 +93,7 @@ def run_alert_latency(workdir: Path, quick: bool) -> dict[str, Any]:
         wait_for,
         write_prometheus_config,
     )
-    from tests.support.slack_sink import SlackSink  # imported late: checkout only
+    from gpucost.testing.slack_sink import SlackSink
 
     started = time.perf_counter()
     root = workdir / "alert-latency"

@@ -113,7 +113,7 @@ def _wait_for_series(url: str, needle: bytes, timeout: float = 30.0) -> None:
 def http_costs(workdir: Path, name: str, per_gpu: int, scrapes: int) -> dict[str, Any]:
     """The real exporter over HTTP against the stock client's HTTP server, same series, separate processes."""
     from gpucost.demo.processes import free_port
-    from tests.support.servers import ManagedProcess, start_exporter  # imported late: checkout only
+    from gpucost.testing.servers import ManagedProcess, start_exporter
 
     case_dir = workdir / f"http-{name}"
     case_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ class ExporterWatch:
     """The real exporter, sampled at 1 s for a window, scraped every 15 s; RSS and CPU from /proc."""
 
     def __init__(self, workdir: Path, window_seconds: float) -> None:
-        from tests.support.servers import start_exporter  # imported late: checkout only
+        from gpucost.testing.servers import start_exporter
 
         self.window_seconds = window_seconds
         watch_dir = workdir / "watch"

@@ -18,11 +18,12 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 __all__ = ["ChildProcess", "PortInUse", "StartupFailed", "free_port", "require_binary", "reserve_port", "stop_all"]
 
 
-class StartupFailed(Exception):
+class StartupFailed(RuntimeError):
     """A component did not come up; the message names it and ends with its log tail."""
 
 
@@ -57,19 +58,20 @@ def reserve_port(flag: str, requested: int) -> int:
 def require_binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise StartupFailed(f"{name} is not installed; `make demo` installs it (Debian package)")
+        raise StartupFailed(f"{name} is not installed; `make demo` and `make bootstrap` install it (Debian package)")
     return path
 
 
 @dataclass
 class ChildProcess:
-    """One server the demo runs, with its log file under the work directory."""
+    """One server the demo (or a test, through `gpucost.testing.servers`) runs, with its log file."""
 
     name: str
     argv: Sequence[str]
     log_path: Path
-    port: int
+    port: int = 0
     env: Mapping[str, str] | None = None
+    cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -80,10 +82,11 @@ class ChildProcess:
     def pid(self) -> int:
         return self.process.pid if self.process is not None else 0
 
-    def start(self) -> ChildProcess:
+    def start(self) -> Self:
         environment = dict(os.environ)
         if self.env:
             environment.update(self.env)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 list(self.argv),
@@ -91,6 +94,7 @@ class ChildProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=environment,
+                cwd=self.cwd,
                 # Its own session and process group: a Ctrl-C in the terminal reaches only the
                 # demo, which then stops every child in order.
                 start_new_session=True,
@@ -100,13 +104,17 @@ class ChildProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def log_tail(self, characters: int = 3000) -> str:
+    def log_text(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-characters:]
+            return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
 
-    def wait_ready(self, path: str, timeout: float) -> None:
+    def log_tail(self, characters: int = 3000) -> str:
+        return self.log_text()[-characters:]
+
+    def wait_ready(self, path: str, timeout: float, ok: Sequence[int] = (200,)) -> None:
+        """Wait until GET url+path answers one of `ok`; StartupFailed with the log tail when not."""
         deadline = time.monotonic() + timeout
         last_error = "no answer"
         while time.monotonic() < deadline:
@@ -114,9 +122,11 @@ class ChildProcess:
                 raise StartupFailed(f"{self.name} exited while starting; its log ({self.log_path}):\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url + path, timeout=2) as response:
-                    if response.status == 200:
+                    if response.status in ok:
                         return
             except urllib.error.HTTPError as err:
+                if err.code in ok:
+                    return
                 last_error = f"HTTP {err.code}"
             except OSError as err:
                 last_error = str(err)
