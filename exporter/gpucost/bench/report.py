@@ -141,11 +141,81 @@ def _asgi(result: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _engine_cell(engine: Mapping[str, Any] | str, group: str) -> str:
+    if not isinstance(engine, Mapping) or group not in engine["groups"]:
+        return "n/a"
+    figures = engine["groups"][group]
+    return f"{figures['evaluation_seconds']:.3f} s / {figures['max_seen_evaluation_seconds']:.3f} s"
+
+
+def _verdict(engine: Mapping[str, Any] | str, target: float) -> str:
+    if not isinstance(engine, Mapping):
+        return f"not run ({engine})"
+    errors = engine["groups_with_rule_errors"]
+    verdict = "every group under" if engine["every_group_under_target"] else "NOT every group under"
+    return (f"worst {engine['worst_seen_evaluation_seconds']:.2f} s: **{verdict} {target:.0f} s**"
+            + (f"; rule errors in {', '.join(sorted(errors))}" if errors else "; no rule errors"))
+
+
 def _rules_scale(result: Mapping[str, Any]) -> list[str]:
     if result.get("status") != "run":
         return ["### Rules at scale", "", f"Not run: {result.get('reason', '')}.", ""]
-    figures = {k: v for k, v in result.items() if k not in ("machine", "name", "mode", "benchmark", "status")}
-    return ["### Rules at scale", "", *(f"- {key}: {value}" for key, value in figures.items()), ""]
+    size, data, seconds = result["size"], result["input"], result["seconds"]
+    prometheus, vm = result["prometheus"], result["victoriametrics"]
+    target = float(result["target"]["group_evaluation_seconds_max"])
+    full = "the target size" if result["target"]["this_run_is_target_size"] else "**smaller than the target**"
+    lines = [
+        "### Rules at scale",
+        "",
+        f"{size['nodes']:,} nodes x 8 GPUs x {size['days']} days ({full}: "
+        f"{result['target']['nodes']:,} x 8 x {result['target']['days']} d): {data['series']:,} input series, "
+        f"{data['samples'] / 1e6:,.1f} M samples ({data['openmetrics_mib'] / 1024:,.1f} GiB of OpenMetrics in "
+        f"{data['chunks']} chunks, {data['blocks']} blocks), {data['distinct_pods']:,} distinct pods from churn every "
+        f"{size['pod_lifetime_hours']:g} h; raw samples every {size['step_seconds']} s for the last "
+        f"{size['full_resolution_hours']:g} h and every {size['history_step_seconds']} s before that.  Written in "
+        f"{seconds['generate']:.0f} s and backfilled by promtool in {seconds['promtool']:.0f} s "
+        f"({seconds['generate_and_backfill_wall']:.0f} s wall, overlapped).  Every group evaluated every "
+        f"{size['evaluation_interval_seconds']} s"
+        + (f" (changed from their own: {', '.join(f'`{k}` {v}' for k, v in size['group_intervals_changed'].items())})"
+           if size["group_intervals_changed"] else "") + ".",
+        "",
+        "Evaluation time per rule group, typical / worst seen (the worst is usually the first, cold evaluation). "
+        "Prometheus: the last evaluation; vmalert: the mean of its iterations.",
+        "",
+        "| rule group | Prometheus | VictoriaMetrics + vmalert |",
+        "|---|---:|---:|",
+    ]
+    order = sorted(prometheus["groups"], key=lambda g: -float(prometheus["groups"][g]["max_seen_evaluation_seconds"]))
+    lines += [f"| `{group}` | {_engine_cell(prometheus, group)} | {_engine_cell(vm, group)} |" for group in order]
+    lines += [
+        "",
+        f"Prometheus: {_verdict(prometheus, target)}.  VictoriaMetrics: {_verdict(vm, target)}.",
+    ]
+    if isinstance(vm, Mapping):
+        vm_seconds = vm["seconds"]
+        differ = {name: (count, vm["recorded_series"].get(name, 0))
+                  for name, count in prometheus["recorded_series"].items()
+                  if count != vm["recorded_series"].get(name, 0)}
+        lines += [
+            "",
+            f"VictoriaMetrics got the same blocks through `vmctl prometheus` in {vm_seconds['vmctl_import']:.0f} s "
+            f"(then {vm_seconds['merges_after_import']:.0f} s of background merges before vmalert started).  "
+            + ("Both recorded the same number of series for every recorded name."
+               if not differ else
+               "Recorded series that differ (Prometheus, VictoriaMetrics): "
+               + ", ".join(f"`{name}` {a} / {b}" for name, a, b in ((n, *v) for n, v in differ.items())) + "."),
+        ]
+    workload_key = "namespace_workload:gpucost_cost_usd_per_hour:rate5m"
+    pods = prometheus["pods"]
+    lines += [
+        "",
+        f"Recorded outputs follow workloads, not pods: `{workload_key}` holds "
+        f"{prometheus['recorded_series'].get(workload_key, 0)} series ({data['workloads_in_catalog']} workloads in "
+        f"the catalog, active and idle) whatever the {data['distinct_pods']:,} pods; per-pod outputs follow the "
+        f"{pods['pods_with_series_in_last_5m']:,} live pods ({pods['pods_with_series_in_last_1d']:,} in the last day).",
+        "",
+    ]
+    return lines
 
 
 def render_figures(results: Mapping[str, Mapping[str, Any]]) -> str:

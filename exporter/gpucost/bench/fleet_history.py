@@ -1,0 +1,381 @@
+"""Synthetic exporter history for a fleet: what `nodes` x 8 GPUs would have exposed over `days`.
+
+`SyntheticFleet` decides, deterministically, which pod holds which GPUs at any second;
+`write_history_chunks` writes the series as OpenMetrics in time order, cut into chunk files
+at step boundaries (so chunks never overlap in time and each can be backfilled on its own,
+while the next one is written); `LiveExposition` serves the same fleet over HTTP from the
+moment the history ends, continuing its counters, as the exporters would after a backfill.
+
+What the rules read decides what is written at full resolution.  The longest raw range in
+the rules is `[1d]` (inference rules), so the last `RAW_LOOKBACK_SECONDS` are written every
+`step` seconds; older raw history is written every `history_step` seconds: it still puts
+every churned pod's series into the blocks' index, but no rule reads its samples at the
+evaluation time.  The recorded series that rules read over 7 to 31 days (hourly spend tiles,
+team/model rates) are written at every step, so the long subqueries cost what they cost in
+a Prometheus that has run for `days` days.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Lock, Thread
+from typing import IO, Any
+
+__all__ = ["GPUS_PER_NODE", "RAW_LOOKBACK_SECONDS", "FleetCounters", "HistoryChunk", "LiveExposition",
+           "SyntheticFleet", "write_history_chunks"]
+
+GPUS_PER_NODE = 8
+# GPUs per pod slot on a node: two single-GPU pods, one 2-GPU pod, one 4-GPU pod.
+SLOT_SIZES = (1, 1, 2, 4)
+NODE_POOLS = (("h100-pool", "NVIDIA H100 80GB HBM3", 4.10), ("a100-pool", "NVIDIA A100-SXM4-80GB", 2.90),
+              ("l4-pool", "NVIDIA L4", 0.80))
+TEAMS = ("research", "search", "ads", "vision", "speech", "recsys", "nlp", "platform", "fraud", "maps",
+         "robotics", "health")
+JOB_KINDS = ("Job", "PyTorchJob", "Deployment")
+# Longest raw-series range the rules read (`increase(...[1d])` in the inference rules) plus margin.
+RAW_LOOKBACK_SECONDS = 25 * 3600
+FLUSH_LINES = 200_000
+WORKLOADS_PER_NODE = 4
+
+
+def _hash(*parts: object) -> int:
+    return zlib.crc32("/".join(str(p) for p in parts).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    namespace: str
+    team: str
+    model: str
+    model_version: str
+    cost_center: str
+    business_unit: str
+    owner_kind: str
+
+    def labels(self) -> str:
+        """The workload labels the exporter adds (namespace is one of the series' own labels)."""
+        return (f'team="{self.team}",model="{self.model}",'
+                f'model_version="{self.model_version}",cost_center="{self.cost_center}",'
+                f'business_unit="{self.business_unit}"')
+
+
+def workload_catalog() -> tuple[Workload, ...]:
+    """12 teams x 2 namespaces x 3 models, plus one workload nobody labelled (team="")."""
+    workloads = []
+    for t, team in enumerate(TEAMS):
+        for n in range(2):
+            for m in range(3):
+                workloads.append(Workload(
+                    namespace=f"{team}-{('train', 'serve')[n]}", team=team, model=f"{team}-model-{m}",
+                    model_version=f"v{1 + (t + m) % 3}", cost_center=f"cc-{100 + t}",
+                    business_unit=("consumer", "enterprise", "infra")[t % 3],
+                    owner_kind=JOB_KINDS[(n * 3 + m) % len(JOB_KINDS)] if n == 0 else "Deployment"))
+    workloads.append(Workload("default", "", "unknown", "", "", "", "Pod"))
+    return tuple(workloads)
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    name: str
+    workload: int
+    owner_kind: str
+    owner_name: str
+    started: int
+    utilization: float
+
+
+class SyntheticFleet:
+    """Deterministic fleet: every slot runs a pod for `pod_lifetime_seconds`, then a new one replaces it.
+
+    About one generation in ten leaves the slot empty (unallocated).  Counters are exact
+    closed forms or integrals over the written steps, so the file is what an exporter that
+    never restarted would have exposed.
+    """
+
+    def __init__(self, nodes: int, start: int, pod_lifetime_seconds: int) -> None:
+        self.nodes = nodes
+        self.start = start
+        self.lifetime = pod_lifetime_seconds
+        self.workloads = workload_catalog()
+        self.phase = [[_hash("phase", n, s) % pod_lifetime_seconds for s in range(len(SLOT_SIZES))]
+                      for n in range(nodes)]
+        self.node_name = [f"gpu-node-{n:04d}" for n in range(nodes)]
+        self.pool = [NODE_POOLS[n % len(NODE_POOLS)] for n in range(nodes)]
+        self.uuid = [[f"GPU-{_hash('uuid', n, g):08x}-{n:04x}-{g:04x}" for g in range(GPUS_PER_NODE)]
+                     for n in range(nodes)]
+        self.target = [f'job="gpucost",instance="{self.node_name[n]}:9400",node="{self.node_name[n]}",'
+                       f'node_pool="{self.pool[n][0]}"' for n in range(nodes)]
+
+    def slot_gpus(self, slot: int) -> range:
+        first = sum(SLOT_SIZES[:slot])
+        return range(first, first + SLOT_SIZES[slot])
+
+    def pod_at(self, node: int, slot: int, t: int) -> Pod | None:
+        generation = (t - self.start + self.phase[node][slot]) // self.lifetime
+        h = _hash("pod", node, slot, generation)
+        if h % 10 == 0:
+            return None
+        # A node serves a few workloads (its team's pools), so per-node workload counters stay few.
+        index = (node * 3 + (h >> 8) % WORKLOADS_PER_NODE) % len(self.workloads)
+        workload = self.workloads[index]
+        started = max(self.start, self.start + generation * self.lifetime - self.phase[node][slot])
+        if workload.owner_kind == "Deployment":
+            owner = f"{workload.model}-serve"
+        elif workload.owner_kind == "Pod":
+            owner = f"scratch-{h % 100_000:05d}"
+        else:
+            owner = f"{workload.model}-run-{h % 100_000:05d}"
+        name = owner if workload.owner_kind == "Pod" else f"{owner}-{h % 0xFFFFF:05x}"
+        return Pod(name, index, workload.owner_kind, owner, started, 0.15 + (h % 80) / 100)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6f}"
+
+
+class OpenMetricsWriter:
+    """Buffers lines and flushes them in chunks, so memory stays flat whatever the size."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.buffer: list[str] = []
+        self.lines = 0
+
+    def add(self, line: str) -> None:
+        self.buffer.append(line)
+        if len(self.buffer) >= FLUSH_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        self.out.write("".join(self.buffer))
+        self.lines += len(self.buffer)
+        self.buffer.clear()
+
+
+@dataclass
+class FleetCounters:
+    """What the exporters carry from one sample to the next: integrated counters, and the series and pods seen.
+
+    Series and pods are kept as hashes of their keys: at full size there are millions, and only
+    their number is reported.
+    """
+
+    unallocated: list[list[float]]
+    workload_cost: list[dict[tuple[int, str], float]]
+    series: set[int] = field(default_factory=set)
+    pods: set[int] = field(default_factory=set)
+    previous_raw: int | None = None
+
+    @classmethod
+    def empty(cls, nodes: int) -> FleetCounters:
+        return cls([[0.0] * GPUS_PER_NODE for _ in range(nodes)], [{} for _ in range(nodes)])
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryChunk:
+    """One closed OpenMetrics file: samples from `first_ts` to `last_ts` (both included), ending in `# EOF`."""
+
+    path: Path
+    first_ts: int
+    last_ts: int
+    samples: int
+    bytes: int
+
+
+@dataclass
+class HistoryTotals:
+    """Running totals over every chunk written so far."""
+
+    samples: int = 0
+    recorded_history_samples: int = 0
+    bytes: int = 0
+    chunks: int = 0
+    write_seconds: float = 0.0
+
+
+class _Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+
+class LiveExposition:
+    """Serves the fleet at request time (OpenMetrics), continuing the backfilled counters: the scrape after backfill."""
+
+    def __init__(self, fleet: SyntheticFleet, counters: FleetCounters) -> None:
+        lock = Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with lock:
+                    t = int(time.time())
+                    dt = 0 if counters.previous_raw is None else max(0, t - counters.previous_raw)
+                    counters.previous_raw = t
+                    lines = _Lines()
+                    _write_raw_step(lines, fleet, t, dt, False, counters)
+                body = ("".join(lines.lines) + "# EOF\n").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def write_history_chunks(
+    directory: Path,
+    fleet: SyntheticFleet,
+    end: int,
+    step: int,
+    history_step: int,
+    counters: FleetCounters,
+    totals: HistoryTotals,
+    chunk_samples: int,
+) -> Iterator[HistoryChunk]:
+    """Write the fleet's series from `fleet.start` to `end` in time order, one file per ~`chunk_samples`.
+
+    A chunk is closed at a step boundary once it holds `chunk_samples` samples, so chunks are
+    disjoint in time: promtool turns each into its own blocks, and Prometheus reads them as one
+    history.  Only one chunk is on disk at a time unless the caller keeps them.
+    """
+    raw_full_from = end - RAW_LOOKBACK_SECONDS
+    catalog = fleet.workloads
+    # Recorded history: a steady rate per combination, from the fleet's size (values do not change the cost).
+    fleet_usd_per_hour = sum(p[2] for p in fleet.pool) * GPUS_PER_NODE * 0.9
+    combos = sorted({(w.namespace, w.team, w.model) for w in catalog})
+    team_models = sorted({(w.team, w.model) for w in catalog})
+    combo_rate = _fmt(fleet_usd_per_hour / len(combos))
+    team_model_rate = _fmt(fleet_usd_per_hour / len(team_models))
+    directory.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] | None = None
+    out: OpenMetricsWriter | None = None
+    first_ts = fleet.start
+    started = time.monotonic()
+    for t in range(fleet.start, end + 1, step):
+        if handle is None or out is None:
+            path = directory / f"history-{totals.chunks:04d}.om"
+            handle = path.open("w", encoding="utf-8")
+            out = OpenMetricsWriter(handle)
+            first_ts = t
+        if t >= raw_full_from or (t - fleet.start) % history_step == 0 or t == end:
+            dt = 0 if counters.previous_raw is None else t - counters.previous_raw
+            counters.previous_raw = t
+            _write_raw_step(out, fleet, t, dt, t >= raw_full_from, counters)
+        for ns, team, model in combos:
+            labels = f'namespace="{ns}",team="{team}",model="{model}"'
+            out.add(f"namespace_team_model:gpucost_cost_usd_per_hour:rate5m{{{labels}}} {combo_rate} {t}\n")
+            out.add(f"namespace_team_model:gpucost_spend_usd:increase1h{{{labels}}} {combo_rate} {t}\n")
+        for team, model in team_models:
+            out.add(f'team_model:gpucost_cost_usd_per_hour:rate5m{{team="{team}",model="{model}"}} '
+                    f"{team_model_rate} {t}\n")
+        totals.recorded_history_samples += 2 * len(combos) + len(team_models)
+        if out.lines + len(out.buffer) >= chunk_samples or t + step > end:
+            out.flush()
+            samples = out.lines
+            handle.write("# EOF\n")
+            handle.close()
+            handle, out = None, None
+            size = path.stat().st_size
+            totals.samples += samples
+            totals.bytes += size
+            totals.chunks += 1
+            totals.write_seconds += time.monotonic() - started
+            yield HistoryChunk(path, first_ts, t, samples, size)
+            started = time.monotonic()
+
+
+def _write_raw_step(
+    out: OpenMetricsWriter | _Lines,
+    fleet: SyntheticFleet,
+    t: int,
+    dt: int,
+    with_pod_cost_history: bool,
+    counters: FleetCounters,
+) -> None:
+    unallocated, workload_cost = counters.unallocated, counters.workload_cost
+    series, pods = counters.series, counters.pods
+    catalog = fleet.workloads
+    elapsed = t - fleet.start
+    for n in range(fleet.nodes):
+        target = fleet.target[n]
+        _, gpu_model, price = fleet.pool[n]
+        uuids = fleet.uuid[n]
+        gpu_cost = _fmt(price * elapsed / 3600)
+        for slot in range(len(SLOT_SIZES)):
+            pod = fleet.pod_at(n, slot, t)
+            gpus = fleet.slot_gpus(slot)
+            if pod is None:
+                for g in gpus:
+                    unallocated[n][g] += price * dt / 3600
+                utilization = 0.0
+            else:
+                utilization = pod.utilization
+                workload = catalog[pod.workload]
+                pods.add(hash(f"{workload.namespace}/{pod.name}"))
+                age = t - pod.started
+                wl = workload.labels()
+                pod_labels = f'{target},namespace="{workload.namespace}",pod="{pod.name}"'
+                owner = f'owner_kind="{pod.owner_kind}",owner_name="{pod.owner_name}"'
+                key = f"gpucost_pod_owner_info{{{pod_labels},{owner}}}"
+                series.add(hash(key))
+                out.add(f"{key} 1 {t}\n")
+                for g in gpus:
+                    base = f'{pod_labels},container="main",uuid="{uuids[g]}"'
+                    for component, share in (("active", utilization), ("idle", 1 - utilization)):
+                        key = f'gpucost_container_gpu_cost_usd_total{{{base},component="{component}",{wl}}}'
+                        series.add(hash(key))
+                        out.add(f"{key} {_fmt(price * share * age / 3600)} {t}\n")
+                    key = f"gpucost_container_gpu_seconds_total{{{base},{wl}}}"
+                    series.add(hash(key))
+                    out.add(f"{key} {age} {t}\n")
+                for component, share in (("active", utilization), ("idle", 1 - utilization)):
+                    cost_key = (pod.workload, component)
+                    workload_cost[n][cost_key] = workload_cost[n].get(cost_key, 0.0) + (
+                        price * share * len(gpus) * dt / 3600)
+                if with_pod_cost_history:
+                    out.add(f'pod_owner:gpucost_cost_usd:sum{{namespace="{workload.namespace}",pod="{pod.name}",'
+                            f'team="{workload.team}",model="{workload.model}",owner_kind="{pod.owner_kind}",'
+                            f'owner_name="{pod.owner_name}"}} {_fmt(price * len(gpus) * age / 3600)} {t}\n')
+            for g in gpus:
+                gpu = f'{target},uuid="{uuids[g]}"'
+                for key, value in (
+                    (f"gpucost_gpu_cost_usd_total{{{gpu}}}", gpu_cost),
+                    (f"gpucost_gpu_unallocated_cost_usd_total{{{gpu}}}", _fmt(unallocated[n][g])),
+                    (f"gpucost_gpu_utilization_ratio{{{gpu}}}", _fmt(utilization)),
+                    (f'gpucost_gpu_info{{{gpu},gpu="{g}",gpu_model="{gpu_model}",parent_uuid="",mig_profile=""}}',
+                     "1"),
+                ):
+                    series.add(hash(key))
+                    out.add(f"{key} {value} {t}\n")
+        for (index, component), spent in workload_cost[n].items():
+            key = (f'gpucost_workload_gpu_cost_usd_total{{{target},component="{component}",'
+                   f'namespace="{catalog[index].namespace}",{catalog[index].labels()}}}')
+            series.add(hash(key))
+            out.add(f"{key} {_fmt(spent)} {t}\n")
+    for team in TEAMS:
+        budget = f'gpucost_budget_usd{{job="gpucost-budgets",budget="{team}-monthly",team="{team}"}}'
+        series.add(hash(budget))
+        out.add(f"{budget} 50000 {t}\n")
+
+
