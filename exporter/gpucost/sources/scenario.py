@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from gpucost.errors import ConfigError
 from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, NodeInfo, PodMeta
+from gpucost.yamlfields import load_yaml_file, reject_unknown_keys, require_mapping
 
 __all__ = [
     "ContainerDeviceIds",
@@ -443,16 +442,7 @@ class Scenario:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(file, "", file, f"cannot read scenario file: {error.strerror}") from error
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(file, "", text[:80], f"not valid YAML: {error}") from error
-    return parse_scenario(document, file)
+    return parse_scenario(load_yaml_file(Path(path)), str(path))
 
 
 def parse_scenario(document: object, file: str = "<scenario>") -> Scenario:
@@ -472,13 +462,9 @@ class _ScenarioParser:
     # -- generic field readers ------------------------------------------------
 
     def mapping(self, value: object, key_path: str, allowed: Sequence[str]) -> Mapping[str, object]:
-        if not isinstance(value, Mapping):
-            raise self.fail(key_path, value, "must be a mapping")
-        for key in value:
-            if key not in allowed:
-                where = f"{key_path}.{key}" if key_path else str(key)
-                raise self.fail(where, key, f"unknown key; allowed: {', '.join(allowed)}")
-        return value
+        mapping = require_mapping(value, self.file, key_path)
+        reject_unknown_keys(mapping, allowed, self.file, key_path)
+        return mapping
 
     def sequence(self, value: object, key_path: str) -> Sequence[object]:
         if not isinstance(value, list):
