@@ -31,6 +31,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="directory for <name>.json")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
     parser.add_argument("--write-docs", action="store_true", help=f"regenerate the figures in {DOCS_FILE}")
+    parser.add_argument("--docs-only", action="store_true",
+                        help=f"run nothing: regenerate the figures in {DOCS_FILE} from the results in --out")
     parser.add_argument("--rules-scale", type=_size, default=None, metavar="NODESxDAYS",
                         help="fleet size of the rules-at-scale benchmark (default 1000x30, the target; --quick: 10x1)")
     args = parser.parse_args(argv)
@@ -70,6 +72,8 @@ def _rules_scale(workdir: Path, quick: bool, size: tuple[int, int] | None) -> di
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
+    if args.docs_only:
+        return _write_docs(args.out)
     from gpucost.bench import accuracy, alert_latency, exporter_cost  # imported late: after --help
 
     print(f"machine: {machine_info()}", flush=True)
@@ -95,11 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = runs[name]()
             path = write_result(args.out, name, result, args.quick)
             print(f"{name}: {time.monotonic() - started:.1f} s -> {path}", flush=True)
-    if args.write_docs:
-        from gpucost.bench.report import write_docs
+    return _write_docs(args.out) if args.write_docs else 0
 
-        write_docs(DOCS_FILE, read_results(args.out))
-        print(f"wrote {DOCS_FILE}")
+
+def _write_docs(results_dir: Path) -> int:
+    from gpucost.bench.report import write_docs
+
+    write_docs(DOCS_FILE, read_results(results_dir))
+    print(f"wrote {DOCS_FILE} from {results_dir}")
     return 0
 
 
