@@ -555,6 +555,9 @@ def test_the_gcp_sidecar_uses_workload_identity_and_an_existing_configmap() -> N
     args = pod["containers"][0]["args"]
     assert "--gcp.billing-account=0123AB-4567CD-89EF01" in args
     assert "--gcp.pubsub-topic=projects/ml-prod/topics/gpucost-budgets" in args
+    assert "--gcp.billing-export-table=ml-billing.billing_export.gcp_billing_export_v1_0123AB_4567CD_89EF01" in args
+    assert "--gcp.billing-export-label=k8s-label/team" in args
+    assert not any(a.startswith("--gcp.bigquery-project") for a in args), "defaults to the table's project"
     assert {v["name"]: v for v in pod["volumes"]}["budgets"]["configMap"]["name"] == "team-budgets"
     assert not any("budgets.yaml" in m["data"] for m in of_kind(manifests, "ConfigMap"))
     accounts = {m["metadata"]["name"]: m for m in of_kind(manifests, "ServiceAccount")}
@@ -596,6 +599,8 @@ BAD_VALUES = [
                  id="enforcement-without-namespaces"),
     pytest.param({"exporter": {"config": {"sample_interval": "often"}}}, "/exporter/config/sample_interval",
                  "does not match pattern", id="bad-duration"),
+    pytest.param({"budgets": {"gcp": {"billingExportTable": "billing_export"}}}, "/budgets/gcp/billingExportTable",
+                 "does not match pattern", id="export-table-without-project"),
 ]
 
 

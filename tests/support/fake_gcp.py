@@ -1,4 +1,4 @@
-"""A local REST stand-in for the two Google Cloud APIs the budget sidecar calls, for tests.
+"""A local REST stand-in for the Google Cloud APIs the budget sidecar calls, for tests.
 
 - Cloud Billing Budget API v1: list / create / get / patch / delete under
   `/v1/billingAccounts/{account}/budgets`, JSON bodies in proto3 JSON form
@@ -8,17 +8,25 @@
   and applies a PATCH only to the fields named in `updateMask`.
 - Cloud Billing Catalog API v1: `GET /v1/services` and `GET /v1/services/{id}/skus`
   (`currencyCode`), both paginated by `pageSize` / `pageToken`.
+- BigQuery API v2, the two calls of the billing-export reconciliation: `jobs.query`
+  (`POST /bigquery/v2/projects/{p}/queries`) and `jobs.getQueryResults`
+  (`GET /bigquery/v2/projects/{p}/queries/{jobId}`).  It does not run SQL: a test scripts
+  the result rows per UTC day (`set_billing_rows`), keyed by the `day_start` TIMESTAMP
+  parameter; the fake checks that the query names the export table (`set_billing_table`) and
+  uses the named parameters, answers `jobComplete: false` the first `incomplete_polls` times
+  per job, pages rows by `page_size` and can fail every call (`fail_bigquery`).
 
 Errors use Google's JSON error shape so `google.api_core` raises the matching
 exception (`NotFound`, `InvalidArgument`, ...).  `requests` records what was
 called, for asserting that planning never writes.  Plain http on 127.0.0.1; the
 clients are built with `client_options={"api_endpoint": server.url}` and
-`AnonymousCredentials()`.
+`AnonymousCredentials()` (the BigQuery source with a plain session and `server.url` as endpoint).
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import re
 import threading
@@ -41,8 +49,24 @@ _BUDGETS = re.compile(r"^/v1/billingAccounts/([^/]+)/budgets$")
 _BUDGET = re.compile(r"^/v1/billingAccounts/([^/]+)/budgets/([^/]+)$")
 _SERVICES = "/v1/services"
 _SKUS = re.compile(r"^/v1/services/([^/]+)/skus$")
+_QUERIES = re.compile(r"^/bigquery/v2/projects/([^/]+)/queries$")
+_QUERY_RESULTS = re.compile(r"^/bigquery/v2/projects/([^/]+)/queries/([^/]+)$")
+_BILLING_SCHEMA: JsonObject = {
+    "fields": [
+        {"name": "team", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "cost_usd", "type": "FLOAT", "mode": "NULLABLE"},
+    ]
+}
+_PARAMETERS = {"label_key": "STRING", "day_start": "TIMESTAMP", "day_end": "TIMESTAMP"}
 _UPDATABLE = ("displayName", "budgetFilter", "amount", "thresholdRules", "notificationsRule", "ownershipScope")
-_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ABORTED"}
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,21 @@ class _Store:
     services: list[JsonObject] = field(default_factory=list)
     skus: dict[str, list[JsonObject]] = field(default_factory=dict)  # service id -> SKU JSON list
     requests: list[SeenRequest] = field(default_factory=list)
+    billing_table: str = ""
+    billing_rows: dict[dt.date, list[JsonObject]] = field(default_factory=dict)  # day -> result rows
+    incomplete_polls: int = 0
+    bigquery_failure: tuple[int, str] | None = None
+    jobs: dict[str, _Job] = field(default_factory=dict)
+
+
+@dataclass
+class _Job:
+    """A query job: its result rows (encoded as BigQuery rows) and how many more times it answers incomplete."""
+
+    project: str
+    rows: list[JsonObject]
+    location: str
+    incomplete_left: int
 
 
 def _camel(path: str) -> str:
@@ -70,8 +109,9 @@ def _camel(path: str) -> str:
 class FakeGcp:
     """`with FakeGcp() as gcp:`; `gcp.url` is the `api_endpoint` for both clients."""
 
-    def __init__(self, page_size: int = 2) -> None:
+    def __init__(self, page_size: int = 2, bigquery_location: str = "US") -> None:
         self.page_size = page_size
+        self.bigquery_location = bigquery_location
         self._store = _Store()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
@@ -129,6 +169,38 @@ class FakeGcp:
             self._store.services = [copy.deepcopy(s) for s in services]
             self._store.skus = {key: [copy.deepcopy(s) for s in value] for key, value in skus.items()}
 
+    def set_billing_table(self, table: str) -> None:
+        """The export table (`project.dataset.table`) a query must name; others are "not found"."""
+        with self._store.lock:
+            self._store.billing_table = table
+
+    def set_billing_rows(self, day: dt.date, rows: Sequence[tuple[str | None, float | str | None]]) -> None:
+        """The query result for the UTC day starting at `day`: (team, cost_usd) rows, as the SQL would sum them."""
+        with self._store.lock:
+            self._store.billing_rows[day] = [
+                {"f": [{"v": team}, {"v": None if usd is None else str(usd)}]} for team, usd in rows
+            ]
+
+    def set_incomplete_polls(self, count: int) -> None:
+        """Each new job answers `jobComplete: false` this many times (its jobs.query answer included)."""
+        with self._store.lock:
+            self._store.incomplete_polls = count
+
+    def fail_bigquery(self, code: int | None, message: str = "") -> None:
+        """Answer every BigQuery call with this Google JSON error (None: stop failing)."""
+        with self._store.lock:
+            self._store.bigquery_failure = None if code is None else (code, message or f"scripted {code}")
+
+    def reset_bigquery(self) -> None:
+        with self._store.lock:
+            self._store.billing_rows.clear()
+            self._store.jobs.clear()
+            self._store.incomplete_polls = 0
+            self._store.bigquery_failure = None
+
+    def bigquery_requests(self) -> list[SeenRequest]:
+        return [r for r in self.requests if r.path.startswith("/bigquery/")]
+
     @property
     def requests(self) -> list[SeenRequest]:
         with self._store.lock:
@@ -144,6 +216,8 @@ class FakeGcp:
     ) -> tuple[int, JsonObject]:
         with self._store.lock:
             self._store.requests.append(SeenRequest(method, path, dict(query), body))
+            if path.startswith("/bigquery/"):  # BigQuery clients send no $alt: it is not a GAPIC REST API
+                return self._bigquery(method, path, query, body)
             if query.get("$alt") != ENUM_QUERY:
                 return _error(400, f"expected $alt={ENUM_QUERY}, got {query.get('$alt')!r}")
             if match := _BUDGETS.match(path):
@@ -176,6 +250,52 @@ class FakeGcp:
                     return _error(400, "this fake serves USD only")
                 return self._page(self._store.skus.get(match.group(1), []), "skus", query)
             return _error(404, f"no route for {method} {path}")
+
+    def _bigquery(
+        self, method: str, path: str, query: Mapping[str, str], body: JsonObject | None
+    ) -> tuple[int, JsonObject]:
+        if self._store.bigquery_failure is not None:
+            return _error(*self._store.bigquery_failure)
+        if (match := _QUERIES.match(path)) and method == "POST":
+            return self._start_query(match.group(1), body)
+        if (match := _QUERY_RESULTS.match(path)) and method == "GET":
+            job = self._store.jobs.get(match.group(2))
+            if job is None or job.project != match.group(1):
+                return _error(404, f"Not found: Job {match.group(1)}:{match.group(2)}")
+            if query.get("location", "US") != job.location:  # like BigQuery outside US/EU: location required
+                return _error(404, f"Not found: Job {match.group(1)}:{match.group(2)} in {query.get('location')}")
+            return self._job_answer(match.group(2), job, int(query.get("pageToken") or 0))
+        return _error(404, f"no route for {method} {path}")
+
+    def _start_query(self, project: str, body: JsonObject | None) -> tuple[int, JsonObject]:
+        problem, day = _invalid_query(body, self._store.billing_table)
+        if problem:
+            return _error(404 if problem.startswith("Not found") else 400, problem)
+        assert day is not None
+        job_id = f"job_{uuid.uuid4().hex}"
+        rows = copy.deepcopy(self._store.billing_rows.get(day, []))
+        job = _Job(project, rows, self.bigquery_location, self._store.incomplete_polls)
+        self._store.jobs[job_id] = job
+        return self._job_answer(job_id, job, 0)
+
+    def _job_answer(self, job_id: str, job: _Job, start: int) -> tuple[int, JsonObject]:
+        reference = {"projectId": job.project, "jobId": job_id, "location": job.location}
+        if job.incomplete_left > 0:
+            job.incomplete_left -= 1
+            return 200, {"kind": "bigquery#queryResponse", "jobReference": reference, "jobComplete": False}
+        page = job.rows[start : start + self.page_size]
+        answer: JsonObject = {
+            "kind": "bigquery#queryResponse",
+            "schema": copy.deepcopy(_BILLING_SCHEMA),
+            "jobReference": reference,
+            "totalRows": str(len(job.rows)),
+            "jobComplete": True,
+        }
+        if page:
+            answer["rows"] = copy.deepcopy(page)
+        if start + self.page_size < len(job.rows):
+            answer["pageToken"] = str(start + self.page_size)
+        return 200, answer
 
     def _insert(self, account: str, budget: JsonObject) -> JsonObject:
         stored = copy.deepcopy(budget)
@@ -232,6 +352,34 @@ def _invalid_budget(budget: JsonObject | None) -> str:
         if rule.get("thresholdPercent", 0) <= 0:
             return "threshold_rules.threshold_percent must be positive"
     return ""
+
+
+def _invalid_query(body: JsonObject | None, table: str) -> tuple[str, dt.date | None]:
+    """What the real API would refuse, plus what this fake needs: the table and the named day parameters."""
+    if not body or not isinstance(body.get("query"), str):
+        return "Required parameter is missing: query", None
+    if body.get("useLegacySql") is not False or body.get("parameterMode") != "NAMED":
+        return "expected useLegacySql false and parameterMode NAMED", None
+    if not table or f"`{table}`" not in body["query"]:
+        return f"Not found: Table {table or '(none scripted)'} is not named in the query", None
+    values: dict[str, str] = {}
+    for parameter in body.get("queryParameters", []):
+        name = parameter.get("name")
+        if _PARAMETERS.get(name) != parameter.get("parameterType", {}).get("type"):
+            return f"Query parameter {name!r} has an unexpected type", None
+        if f"@{name}" not in body["query"]:
+            return f"Query parameter {name!r} is not used in the query", None
+        values[name] = parameter.get("parameterValue", {}).get("value", "")
+    if set(values) != set(_PARAMETERS):
+        return f"Query parameters must be {sorted(_PARAMETERS)}, got {sorted(values)}", None
+    try:
+        start = dt.datetime.fromisoformat(values["day_start"])
+        end = dt.datetime.fromisoformat(values["day_end"])
+    except ValueError:
+        return f"Invalid TIMESTAMP parameter values {values['day_start']!r}, {values['day_end']!r}", None
+    if start.utcoffset() != dt.timedelta(0) or start.time() != dt.time(0) or end - start != dt.timedelta(days=1):
+        return f"expected one UTC day, got {values['day_start']!r} to {values['day_end']!r}", None
+    return "", start.date()
 
 
 def _error(code: int, message: str) -> tuple[int, JsonObject]:

@@ -16,10 +16,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpucost.budgets.spec import BudgetFile, Month, load_budget_file
 from gpucost.errors import SourceUnavailable, UserInputError
+
+if TYPE_CHECKING:
+    from gpucost.budgets.state import ReconciliationResult
 
 __all__ = ["build_parser", "main"]
 
@@ -53,6 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
     clouds.add_argument("--gcp.pubsub-topic", dest="gcp_pubsub_topic", default="", help="projects/P/topics/T")
     clouds.add_argument("--gcp.api-endpoint", dest="gcp_api_endpoint", default="", help=argparse.SUPPRESS)
     clouds.add_argument("--gcp.region", dest="gcp_region", default="us-central1")
+    clouds.add_argument(
+        "--gcp.billing-export-table",
+        dest="gcp_billing_export_table",
+        default="",
+        metavar="PROJECT.DATASET.TABLE",
+        help="Cloud Billing export table in BigQuery; enables GCP reconciliation",
+    )
+    clouds.add_argument(
+        "--gcp.billing-export-label",
+        dest="gcp_billing_export_label",
+        default="team",
+        help="label key holding the team (GKE cost allocation exports pod labels as k8s-label/<key>)",
+    )
+    clouds.add_argument(
+        "--gcp.bigquery-project",
+        dest="gcp_bigquery_project",
+        default="",
+        help="project the query job runs in (default: the export table's project)",
+    )
+    clouds.add_argument(
+        "--gcp.bigquery-endpoint",
+        dest="gcp_bigquery_endpoint",
+        default="https://bigquery.googleapis.com",
+        help=argparse.SUPPRESS,
+    )
 
     prom = argparse.ArgumentParser(add_help=False)
     prom.add_argument("--prometheus.url", dest="prometheus_url", default="http://prometheus:9090")
@@ -145,18 +173,31 @@ def _reconcile(args: argparse.Namespace) -> int:
             raise UserInputError("--date", "", args.date, "must be a date YYYY-MM-DD") from err
     else:
         day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    reconciler = clouds.make_reconciler(args)
-    results = reconciler.reconcile_day(day, dt.datetime.now(dt.UTC))
-    if not results:
-        raise SourceUnavailable(f"reconciliation for {day} failed; see the log")
-    for result in results:
-        ratio = f"{result.ratio:.3f}" if result.ratio is not None else "n/a"
-        print(
-            f"{day} {result.provider} {result.scope}: billed {result.actual_usd:.2f} USD, "
-            f"estimated {result.estimated_usd:.2f} USD, ratio {ratio}, delta {result.delta_usd:+.2f} USD"
-            f"{'' if result.final else ' (not final)'}"
+    reconcilers = clouds.make_reconcilers(args)
+    if not reconcilers:
+        raise UserInputError(
+            "", "--aws.enabled/--gcp.billing-export-table", None, "enable at least one cloud to reconcile"
         )
+    now = dt.datetime.now(dt.UTC)
+    failed: list[str] = []
+    for reconciler in reconcilers:
+        results = reconciler.reconcile_day(day, now)
+        if not results:  # the reconciler logged why and marked the provider down
+            failed.append(reconciler.actual_source.provider)
+        for result in results:
+            print(_result_line(day, result))
+    if failed:
+        raise SourceUnavailable(f"reconciliation of {', '.join(failed)} for {day} failed; see the log")
     return 0
+
+
+def _result_line(day: dt.date, result: ReconciliationResult) -> str:
+    ratio = f"{result.ratio:.3f}" if result.ratio is not None else "n/a"
+    return (
+        f"{day} {result.provider} {result.scope}: billed {result.actual_usd:.2f} USD, "
+        f"estimated {result.estimated_usd:.2f} USD, ratio {ratio}, delta {result.delta_usd:+.2f} USD"
+        f"{'' if result.final else ' (not final)'}"
+    )
 
 
 def _digest(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Build the cloud adapters from command-line flags (clients, account ids, endpoints).
 
 Clients use the standard credential chains; `AWS_ENDPOINT_URL` (honoured by
-boto3) and `--gcp.api-endpoint` point them elsewhere, e.g. at local test servers.
+boto3), `--gcp.api-endpoint` and `--gcp.bigquery-endpoint` point them elsewhere,
+e.g. at local test servers (with `GPUCOST_GCP_ANONYMOUS` set for GCP).
 """
 
 from __future__ import annotations
@@ -10,24 +11,28 @@ import argparse
 import datetime as dt
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpucost.budgets.aws_anomaly import AwsAnomalySync
 from gpucost.budgets.aws_budgets import AwsBudgetSync
 from gpucost.budgets.gcp_budgets import GcpBudgetSync, make_budget_client
 from gpucost.budgets.price_sync import PriceProvider
-from gpucost.budgets.reconcile import Reconciler
+from gpucost.budgets.reconcile import ActualCostSource, Reconciler
 from gpucost.budgets.retry import aws_client_config
 from gpucost.budgets.spec import BudgetFile, Month
 from gpucost.budgets.state import SidecarState
-from gpucost.errors import SourceUnavailable
+from gpucost.errors import SourceUnavailable, UserInputError
+
+if TYPE_CHECKING:
+    from gpucost.budgets.gcp_billing_export import BillingExportSource
 
 __all__ = [
     "aws_client",
     "make_aws_anomaly_sync",
     "make_aws_budget_sync",
+    "make_billing_export_source",
     "make_gcp_budget_sync",
-    "make_reconciler",
+    "make_reconcilers",
     "plan_and_apply",
     "price_providers",
 ]
@@ -96,17 +101,52 @@ def plan_and_apply(
             gcp.apply(gcp_plan)
 
 
-def make_reconciler(args: argparse.Namespace, state: SidecarState | None = None) -> Reconciler:
+def make_billing_export_source(args: argparse.Namespace) -> BillingExportSource | None:
+    """The GCP billing-export source when `--gcp.billing-export-table` is set; flags are checked before any call."""
+    import functools
+
+    from gpucost.budgets.gcp_billing_export import (
+        BillingExportSource,
+        check_project,
+        make_session,
+        parse_export_table,
+    )
+
+    value = str(getattr(args, "gcp_billing_export_table", "") or "")
+    if not value:
+        return None
+    table = parse_export_table(value)
+    label_key = str(args.gcp_billing_export_label)
+    if not label_key:
+        raise UserInputError("--gcp.billing-export-label", "", label_key, "must be a label key, e.g. team")
+    return BillingExportSource(
+        table,
+        label_key=label_key,
+        job_project=check_project(args.gcp_bigquery_project) if args.gcp_bigquery_project else table.project,
+        endpoint=args.gcp_bigquery_endpoint,
+        session_factory=functools.partial(make_session, _anonymous()),
+    )
+
+
+def make_reconcilers(args: argparse.Namespace, state: SidecarState | None = None) -> list[Reconciler]:
+    """One Reconciler per enabled cloud (AWS, then GCP), sharing one Prometheus estimate source and one state.
+
+    Results and health are keyed by provider in the state, so the clouds never overwrite each other.
+    """
     from gpucost.budgets.aws_cost_explorer import CostExplorerSource
     from gpucost.budgets.prometheus_api import PrometheusClient, PrometheusEstimateSource
 
-    # Cost Explorer is served from us-east-1 whatever the workload region.
-    return Reconciler(
-        actual_source=CostExplorerSource(aws_client("ce", "us-east-1")),
-        estimate_source=PrometheusEstimateSource(PrometheusClient(args.prometheus_url)),
-        state=state or SidecarState(),
-        lag_hours=float(getattr(args, "lag_hours", 24.0)),
-    )
+    gcp = make_billing_export_source(args)  # first: a bad flag is exit 2 before any client is built
+    sources: list[ActualCostSource] = []
+    if args.aws_enabled:
+        # Cost Explorer is served from us-east-1 whatever the workload region.
+        sources.append(CostExplorerSource(aws_client("ce", "us-east-1")))
+    if gcp is not None:
+        sources.append(gcp)
+    estimate = PrometheusEstimateSource(PrometheusClient(args.prometheus_url))
+    shared = state or SidecarState()
+    lag_hours = float(getattr(args, "lag_hours", 24.0))
+    return [Reconciler(source, estimate, shared, lag_hours=lag_hours) for source in sources]
 
 
 def price_providers(args: argparse.Namespace, spot_window: dt.timedelta) -> dict[str, PriceProvider]:

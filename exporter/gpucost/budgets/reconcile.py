@@ -1,10 +1,11 @@
 """Daily reconciliation: billed cost per scope vs gpucost's own estimate for the same UTC day.
 
 Sources are small interfaces: an `ActualCostSource` per cloud (AWS Cost
-Explorer here; a BigQuery billing-export source fits the same shape) and an
-`EstimateSource` (Prometheus).  A day is final only `lag_hours` after its end
-and when the cloud no longer marks it estimated; unfinal days are re-checked on
-later runs.  The calibration factor is published, never applied to history.
+Explorer, GCP's billing export in BigQuery) and an `EstimateSource`
+(Prometheus); there is one Reconciler per cloud and the state keys results by
+provider.  A day is final only `lag_hours` after its end and when the cloud no
+longer marks it estimated; unfinal days are re-checked on later runs.  The
+calibration factor is published, never applied to history.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Jobs: reload the budgets file (every few seconds), cloud budget sync,
 AWS anomaly detection sync and spend read-back (hourly), enforcement (with each sync), price sync (daily),
-reconciliation (daily at `--reconcile.hour` UTC, and once at start), the
+reconciliation per cloud (daily at `--reconcile.hour` UTC, and once at start), the
 weekly Slack digest with the scorecard's top saving (when SLACK_BOT_TOKEN is set).  A job that fails marks its
 provider down and the others keep running.
 """
@@ -24,11 +24,12 @@ from gpucost.budgets import clouds
 from gpucost.budgets.aws_anomaly import AwsAnomalySync
 from gpucost.budgets.aws_budgets import AwsBudgetSync
 from gpucost.budgets.collector import build_registry
+from gpucost.budgets.reconcile import Reconciler
 from gpucost.budgets.reload import BudgetFileWatcher
 from gpucost.budgets.server import SidecarHttpServer, parse_listen_address
 from gpucost.budgets.spec import Budget, Month
 from gpucost.budgets.state import SidecarState
-from gpucost.errors import GpucostError
+from gpucost.errors import GpucostError, SourceUnavailable
 
 __all__ = ["Job", "run_service"]
 
@@ -124,10 +125,6 @@ def build_jobs(args: argparse.Namespace, state: SidecarState, parse_duration: Du
         jobs.append(
             Job("aws anomaly detection", "aws", "anomaly_detection", _every(sync_period), aws_anomaly_detection)
         )
-        reconciler = clouds.make_reconciler(args, state)
-        jobs.append(
-            Job("aws reconciliation", "aws", "reconciliation", _daily_at(args.reconcile_hour), reconciler.run)
-        )
     if args.gcp_billing_account:
         gcp_sync = clouds.make_gcp_budget_sync(args)
         projects = [p.strip() for p in str(args.gcp_projects).split(",") if p.strip()]
@@ -142,6 +139,7 @@ def build_jobs(args: argparse.Namespace, state: SidecarState, parse_duration: Du
                 gcp_sync.apply(plan)
 
         jobs.append(Job("gcp budget sync", "gcp", "budgets", _every(sync_period), gcp_budgets))
+    jobs.extend(_reconciliation_job(r, state, args.reconcile_hour) for r in clouds.make_reconcilers(args, state))
     if args.overrides_file is not None:
         from gpucost.budgets.price_sync import run_price_sync
 
@@ -161,6 +159,22 @@ def build_jobs(args: argparse.Namespace, state: SidecarState, parse_duration: Du
     jobs.extend(_enforcement_jobs(args, state, sync_period))
     jobs.extend(_digest_jobs(args, state))
     return jobs
+
+
+def _reconciliation_job(reconciler: Reconciler, state: SidecarState, hour: int) -> Job:
+    """A daily job per cloud ("aws reconciliation", "gcp reconciliation"), failing alone.
+
+    `Reconciler.run` logs a failed day and marks its provider down instead of raising; the job raises
+    then, so that `_run_guarded` does not mark the provider up again after a failed run.
+    """
+    provider = reconciler.actual_source.provider
+
+    def run(now: dt.datetime) -> None:
+        reconciler.run(now)
+        if not state.snapshot().provider_up.get((provider, "reconciliation"), True):
+            raise SourceUnavailable("the billed cost or the estimate was unavailable; the day stays pending")
+
+    return Job(f"{provider} reconciliation", provider, "reconciliation", _daily_at(hour), run)
 
 
 def _price_sync(
