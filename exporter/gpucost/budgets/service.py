@@ -4,7 +4,8 @@ Jobs: reload the budgets file (every few seconds), cloud budget sync,
 AWS anomaly detection sync and spend read-back (hourly), enforcement (with each sync), price sync (daily),
 reconciliation per cloud (daily at `--reconcile.hour` UTC, and once at start), the
 weekly Slack digest with the scorecard's top saving (when SLACK_BOT_TOKEN is set).  A job that fails marks its
-provider down and the others keep running.
+provider down and the others keep running; each provider's jobs run in a thread of their own, so a cloud API
+that hangs delays nothing else.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from gpucost.budgets.spec import Budget, Month
 from gpucost.budgets.state import SidecarState
 from gpucost.errors import GpucostError, SourceUnavailable
 
-__all__ = ["Job", "run_service"]
+__all__ = ["Job", "run_service", "start_job_threads"]
 
 log = logging.getLogger(__name__)
 DurationParser = Callable[[str, str], dt.timedelta]
@@ -264,13 +265,28 @@ def run_service(args: argparse.Namespace, parse_duration: DurationParser) -> int
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    jobs = build_jobs(args, state, parse_duration)
-    worker = threading.Thread(target=_job_loop, args=(jobs, state, stop), name="jobs", daemon=True)
-    worker.start()
+    start_job_threads(build_jobs(args, state, parse_duration), state, stop)
     while not stop.wait(reload_period):
         watcher.check()
     server.stop()
     return 0
+
+
+def start_job_threads(jobs: list[Job], state: SidecarState, stop: threading.Event) -> list[threading.Thread]:
+    """One thread per provider: a slow or hanging cloud API delays only its own jobs.
+
+    Jobs of one provider stay one after another (they share its client and its rate limits).
+    """
+    by_provider: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_provider.setdefault(job.provider, []).append(job)
+    threads = [
+        threading.Thread(target=_job_loop, args=(group, state, stop), name=f"jobs-{provider}", daemon=True)
+        for provider, group in by_provider.items()
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def _job_loop(jobs: list[Job], state: SidecarState, stop: threading.Event) -> None:
