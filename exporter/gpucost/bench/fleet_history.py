@@ -124,14 +124,27 @@ class SyntheticFleet:
         index = (node * 3 + (h >> 8) % WORKLOADS_PER_NODE) % len(self.workloads)
         workload = self.workloads[index]
         started = max(self.start, self.start + generation * self.lifetime - self.phase[node][slot])
+        # Unique by construction (a hash would collide at fleet size): one pod name per node, slot and
+        # generation, as the API server guarantees; series without node labels would otherwise clash.
+        uid = _base36((generation * self.nodes + node) * len(SLOT_SIZES) + slot)
         if workload.owner_kind == "Deployment":
             owner = f"{workload.model}-serve"
         elif workload.owner_kind == "Pod":
-            owner = f"scratch-{h % 100_000:05d}"
+            owner = f"scratch-{uid}"
         else:
-            owner = f"{workload.model}-run-{h % 100_000:05d}"
-        name = owner if workload.owner_kind == "Pod" else f"{owner}-{h % 0xFFFFF:05x}"
+            owner = f"{workload.model}-run-{uid}"
+        name = owner if workload.owner_kind == "Pod" else f"{owner}-{uid}-{h % 0xFFFFF:05x}"
         return Pod(name, index, workload.owner_kind, owner, started, 0.15 + (h % 80) / 100)
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, rest = divmod(number, 36)
+        text = digits[rest] + text
+        if number == 0:
+            return text
 
 
 def _fmt(value: float) -> str:
