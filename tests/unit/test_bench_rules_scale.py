@@ -147,3 +147,36 @@ def test_pod_names_are_unique_in_their_namespace_at_fleet_size() -> None:
                 key = (fleet.workloads[pod.workload].namespace, pod.name)
                 assert owner_of.setdefault(key, (node, slot, generation)) == (node, slot, generation), key
     assert len(owner_of) > 40_000
+
+
+def test_live_exposition_serves_the_latest_render_and_continues_the_counters(tmp_path: Path) -> None:
+    import time
+    import urllib.request
+
+    from gpucost.bench.fleet_history import LiveExposition
+
+    now = int(time.time())
+    fleet = SyntheticFleet(2, now - 86400, pod_lifetime_seconds=4 * 3600)
+    counters = FleetCounters.empty(2)
+    list(write_history_chunks(tmp_path, fleet, now // 60 * 60, 60, 900, counters, HistoryTotals(), 10**12))
+    live = LiveExposition(fleet, counters, period_seconds=0.2)
+    try:
+        def scrape() -> dict[str, float]:
+            with urllib.request.urlopen(f"http://{live.target}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            assert text.endswith("# EOF\n")
+            return {m["labels"]: float(m["value"]) for line in text.splitlines()
+                    if (m := SAMPLE.match(line)) and m["name"] == "gpucost_gpu_cost_usd_total"}
+
+        first = scrape()
+        time.sleep(1.5)  # the exposition's clock is whole seconds
+        rendered = live.renders
+        deadline = time.monotonic() + 10
+        while live.renders < rendered + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        later = scrape()
+    finally:
+        live.stop()
+    assert len(first) == 16 and set(later) == set(first)
+    assert all(later[k] > first[k] for k in first), "counters keep growing from where the history ended"
+    assert not any(thread.is_alive() for thread in live.threads)
