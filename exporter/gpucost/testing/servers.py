@@ -76,6 +76,22 @@ class ManagedProcess(ChildProcess):
         self.stop()
 
 
+def _launch(
+    name: str,
+    argv: Sequence[str],
+    workdir: Path,
+    port: int,
+    ready_path: str,
+    timeout: float,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> ManagedProcess:
+    """Start `argv` logging to workdir/<name>.log and wait until GET ready_path answers 200."""
+    process = ManagedProcess(name, list(argv), workdir / f"{name}.log", port=port, env=env).start()
+    process.wait_http(ready_path, timeout=timeout)
+    return process
+
+
 # --- Prometheus ---------------------------------------------------------------
 
 
@@ -126,9 +142,7 @@ def start_prometheus(
         "--web.enable-admin-api",
         *extra_args,
     ]
-    proc = ManagedProcess("prometheus", argv, workdir / "prometheus.log", port=port).start()
-    proc.wait_http("/-/ready", timeout=60)
-    return proc
+    return _launch("prometheus", argv, workdir, port, "/-/ready", 60)
 
 
 def start_alertmanager(workdir: Path, config_file: Path, *, extra_args: Sequence[str] = ()) -> ManagedProcess:
@@ -142,9 +156,7 @@ def start_alertmanager(workdir: Path, config_file: Path, *, extra_args: Sequence
         "--cluster.listen-address=",
         *extra_args,
     ]
-    proc = ManagedProcess("alertmanager", argv, workdir / "alertmanager.log", port=port).start()
-    proc.wait_http("/-/ready", timeout=60)
-    return proc
+    return _launch("alertmanager", argv, workdir, port, "/-/ready", 60)
 
 
 # --- VictoriaMetrics -------------------------------------------------------------
@@ -160,9 +172,7 @@ def start_victoria_metrics(workdir: Path, *, retention: str = "1d", extra_args: 
         f"-retentionPeriod={retention}",
         *extra_args,
     ]
-    vm = ManagedProcess("victoria-metrics", argv, workdir / "victoria-metrics.log", port=port).start()
-    vm.wait_http("/health", timeout=120)
-    return vm
+    return _launch("victoria-metrics", argv, workdir, port, "/health", 120)
 
 
 def start_vmalert(
@@ -187,9 +197,7 @@ def start_vmalert(
         f"-httpListenAddr=127.0.0.1:{port}",
         *extra_args,
     ]
-    vmalert = ManagedProcess("vmalert", argv, workdir / "vmalert.log", port=port).start()
-    vmalert.wait_http("/health", timeout=60)
-    return vmalert
+    return _launch("vmalert", argv, workdir, port, "/health", 60)
 
 
 def start_exporter(
@@ -209,18 +217,14 @@ def start_exporter(
         f"--web.listen-address=127.0.0.1:{port}",
         *args,
     ]
-    proc = ManagedProcess(name, argv, workdir / f"{name}.log", port=port, env=env).start()
-    proc.wait_http("/healthz", timeout=60)
-    return proc
+    return _launch(name, argv, workdir, port, "/healthz", 60, env=env)
 
 
 def start_moto_server(workdir: Path) -> ManagedProcess:
     """Start moto in server mode (AWS APIs over HTTP) on a free port; waits for /moto-api/."""
     port = free_port()
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    proc = ManagedProcess("moto", argv, workdir / "moto.log", port=port).start()
-    proc.wait_http("/moto-api/", timeout=30)
-    return proc
+    return _launch("moto", argv, workdir, port, "/moto-api/", 30)
 
 
 # --- Prometheus HTTP API --------------------------------------------------------
