@@ -12,10 +12,8 @@ beside the typical one.
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import yaml
 
 from gpucost.durations import parse_duration
+from gpucost.testing.servers import http_get_json
 
 __all__ = [
     "bench_rule_files",
@@ -40,15 +39,10 @@ _ITERATION = re.compile(
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
-def get_json(base_url: str, path: str, params: dict[str, str] | None = None, timeout: float = 120.0) -> Any:
-    url = base_url + path + ("?" + urllib.parse.urlencode(params) if params else "")
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
 def query(base_url: str, expr: str) -> list[dict[str, Any]]:
     """Instant query against Prometheus or VictoriaMetrics (same API)."""
-    result: list[dict[str, Any]] = get_json(base_url, "/api/v1/query", {"query": expr})["data"]["result"]
+    answer = http_get_json(base_url + "/api/v1/query", {"query": expr}, timeout=120.0)
+    result: list[dict[str, Any]] = answer["data"]["result"]
     return result
 
 
@@ -119,7 +113,7 @@ def wait_for_two_evaluations(base_url: str, timeout: float) -> dict[str, dict[st
     seen_max: dict[str, float] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        groups = get_json(base_url, "/api/v1/rules")["data"]["groups"]
+        groups = http_get_json(base_url + "/api/v1/rules", timeout=120.0)["data"]["groups"]
         for group in groups:
             key = f"{Path(group['file']).name}:{group['name']}"
             last = str(group["lastEvaluation"])
