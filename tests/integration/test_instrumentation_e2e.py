@@ -16,10 +16,11 @@ Inference: Prometheus evaluates `rules/gpucost.inference.rules.yaml` with every
 expression byte for byte as committed (5m windows included); only the groups'
 `interval` (1m and 5m in the file) is set to 2s in a temporary copy, so that
 recorded series exist within seconds instead of after minutes.  The recorded
-split is compared with the pod's measured cost over the *same* 5m window,
-evaluated at the same instant: less than five minutes of data underestimates a
-5m rate in absolute terms, but it does so identically for the pod's cost and
-for its split, so the 70/30 and the sum are exact claims about the rules.
+split is compared with the pod's measured cost and the app's share-seconds over
+the *same* 5m window, evaluated at the same instant: less than five minutes of
+data underestimates a 5m rate in absolute terms, but it does so identically for
+the pod's cost and for its split, so the split and the sum are exact claims
+about the rules; that the shares are 70/30 is checked on the app's own counters.
 """
 
 from __future__ import annotations
@@ -79,7 +80,6 @@ INFERENCE_MODEL_VERSION = "2024-11"
 ROUND = ("search", "search", "ads", "search", "search", "ads", "search", "search", "ads", "search")
 REQUEST_SECONDS = 0.01
 SEARCH_SHARE = 0.7
-ADS_SHARE = 0.3
 INFERENCE_DATA_SECONDS = 30.0  # of traffic in Prometheus before the split is read
 
 
@@ -352,13 +352,29 @@ def test_inference_pod_serving_two_business_units_70_30_is_charged_70_30_of_its_
         for component in ("active", "idle")
     }
     assert recorded_pod_cost == pytest.approx(measured, rel=1e-9)
+    # the shares the rules split by: the app's share-seconds over the same 5m window, at the
+    # instant the share group evaluated.  Their rates are not exactly 70/30 over the first
+    # seconds of data (each series' rate drops part of the count before its first scrape,
+    # which depends on when that scrape fell), so the exact claim is against these rates.
+    ratio_name = "namespace_pod_model_business_unit:gpucost_inference_share:ratio5m"
+    ratio_at = prom_scalar(prom, f"max(timestamp({ratio_name}{{{pod}}}))", at=split_at)
+    share_rates = by_labels(
+        prom_query(
+            prom,
+            f"sum by (business_unit) (rate(gpucost_inference_gpu_share_seconds_total{{{pod}}}[5m]))",
+            at=ratio_at,
+        ),
+        "business_unit",
+    )
+    expected_share = {bu: rate / sum(share_rates.values()) for (bu,), rate in share_rates.items()}
+    assert expected_share["search"] == pytest.approx(SEARCH_SHARE, rel=0.03)
     for component in ("active", "idle"):
         pod_cost = measured[(component,)]
         assert pod_cost > 0
         search = split[("search", component, INFERENCE_MODEL, INFERENCE_MODEL_VERSION)]
         ads = split[("ads", component, INFERENCE_MODEL, INFERENCE_MODEL_VERSION)]
-        assert search / pod_cost == pytest.approx(SEARCH_SHARE, rel=0.01), component
-        assert ads / pod_cost == pytest.approx(ADS_SHARE, rel=0.01), component
+        assert search / pod_cost == pytest.approx(expected_share["search"], rel=1e-9), component
+        assert ads / pod_cost == pytest.approx(expected_share["ads"], rel=1e-9), component
         assert search + ads == pytest.approx(pod_cost, rel=0.005), component
 
     # the day's $ (increase1d): the same split, in dollars
@@ -372,14 +388,28 @@ def test_inference_pod_serving_two_business_units_70_30_is_charged_70_30_of_its_
     daily = by_labels(
         prom_query(prom, f'{daily_name}{{model="{INFERENCE_MODEL}"}}', at=daily_at), "business_unit", "component"
     )
-    day_cost = by_labels(
-        prom_query(
-            prom, f"sum by (component) (increase(gpucost_container_gpu_cost_usd_total{{{pod}}}[1d]))", at=daily_at
-        ),
+    # the daily group reads the day from its own copies of the counters: each copy is the
+    # exporter's counter at that instant, and the split sums to the copies' increase over the day
+    copy_name = "namespace_pod_container_component:gpucost_container_gpu_cost_usd:sum"
+    copies = by_labels(prom_query(prom, f"{copy_name}{{{pod}}}", at=daily_at), "container", "component")
+    counters = by_labels(
+        prom_query(prom, f"sum by (container, component) (gpucost_container_gpu_cost_usd_total{{{pod}}})", at=daily_at),
+        "container",
         "component",
     )
+    assert copies and copies == pytest.approx(counters, rel=1e-12)
+    day_cost = by_labels(
+        prom_query(prom, f"sum by (component) (increase({copy_name}{{{pod}}}[1d]))", at=daily_at), "component"
+    )
+    share_copy_name = "namespace_pod_instance_model_business_unit:gpucost_inference_share_seconds:sum"
+    day_shares = by_labels(
+        prom_query(prom, f"sum by (business_unit) (increase({share_copy_name}{{{pod}}}[1d]))", at=daily_at),
+        "business_unit",
+    )
+    day_search_share = day_shares[("search",)] / sum(day_shares.values())
+    assert day_search_share == pytest.approx(SEARCH_SHARE, rel=0.03)
     for component in ("active", "idle"):
-        assert daily[("search", component)] / day_cost[(component,)] == pytest.approx(SEARCH_SHARE, rel=0.01)
+        assert daily[("search", component)] / day_cost[(component,)] == pytest.approx(day_search_share, rel=1e-9)
         assert daily[("search", component)] + daily[("ads", component)] == pytest.approx(
             day_cost[(component,)], rel=0.005
         )

@@ -12,7 +12,13 @@ the rules is `[1d]` (inference rules), so the last `RAW_LOOKBACK_SECONDS` are wr
 every churned pod's series into the blocks' index, but no rule reads its samples at the
 evaluation time.  The recorded series that rules read over 7 to 31 days (hourly spend tiles,
 team/model rates) are written at every step, so the long subqueries cost what they cost in
-a Prometheus that has run for `days` days.
+a Prometheus that has run for `days` days.  So are the daily inference group's 5-minute copies
+of the counters (one sample every `COPY_INTERVAL_SECONDS` over the last day), which it reads
+over one day.
+
+Serving pods (the `Deployment` workloads, about half of all pods) run an app with the
+`GpuCostMiddleware`: they export share-seconds, requests and tokens for two business units,
+so the inference rules join and split the load a serving fleet gives them.
 """
 
 from __future__ import annotations
@@ -41,6 +47,13 @@ JOB_KINDS = ("Job", "PyTorchJob", "Deployment")
 RAW_LOOKBACK_SECONDS = 25 * 3600
 FLUSH_LINES = 200_000
 WORKLOADS_PER_NODE = 4
+# The daily inference group's interval: its counter copies are written this far apart.
+COPY_INTERVAL_SECONDS = 300
+# A serving pod's traffic: its workload's business unit takes 70 % of the share-seconds, the next one 30 %.
+INFERENCE_MIX = (0.7, 0.3)
+BUSINESS_UNITS = ("consumer", "enterprise", "infra")
+REQUESTS_PER_SECOND = 20.0
+PROMPT_TOKENS_PER_REQUEST, COMPLETION_TOKENS_PER_REQUEST = 100.0, 25.0
 
 
 def _hash(*parts: object) -> int:
@@ -73,7 +86,7 @@ def workload_catalog() -> tuple[Workload, ...]:
                 workloads.append(Workload(
                     namespace=f"{team}-{('train', 'serve')[n]}", team=team, model=f"{team}-model-{m}",
                     model_version=f"v{1 + (t + m) % 3}", cost_center=f"cc-{100 + t}",
-                    business_unit=("consumer", "enterprise", "infra")[t % 3],
+                    business_unit=BUSINESS_UNITS[t % len(BUSINESS_UNITS)],
                     owner_kind=JOB_KINDS[(n * 3 + m) % len(JOB_KINDS)] if n == 0 else "Deployment"))
     workloads.append(Workload("default", "", "unknown", "", "", "", "Pod"))
     return tuple(workloads)
@@ -182,6 +195,7 @@ class FleetCounters:
     workload_cost: list[dict[tuple[int, str], float]]
     series: set[int] = field(default_factory=set)
     pods: set[int] = field(default_factory=set)
+    serving_pods: set[int] = field(default_factory=set)
     previous_raw: int | None = None
 
     @classmethod
@@ -354,6 +368,8 @@ def _write_raw_step(
     series, pods = counters.series, counters.pods
     catalog = fleet.workloads
     elapsed = t - fleet.start
+    # The daily group's copies: at the first step of each of its intervals, like its evaluations.
+    copy = with_pod_cost_history and (dt == 0 or t // COPY_INTERVAL_SECONDS != (t - dt) // COPY_INTERVAL_SECONDS)
     for n in range(fleet.nodes):
         target = fleet.target[n]
         _, gpu_model, price = fleet.pool[n]
@@ -390,10 +406,20 @@ def _write_raw_step(
                     cost_key = (pod.workload, component)
                     workload_cost[n][cost_key] = workload_cost[n].get(cost_key, 0.0) + (
                         price * share * len(gpus) * dt / 3600)
+                serving = pod.owner_kind == "Deployment"
+                if serving:
+                    counters.serving_pods.add(hash(f"{workload.namespace}/{pod.name}"))
+                    _write_app_step(out, series, workload, pod, f"10.{n // 250}.{n % 250}.{10 + slot}:8000",
+                                    len(gpus) * pod.utilization * age, age, t, copy)
                 if with_pod_cost_history:
                     out.add(f'pod_owner:gpucost_cost_usd:sum{{namespace="{workload.namespace}",pod="{pod.name}",'
                             f'team="{workload.team}",model="{workload.model}",owner_kind="{pod.owner_kind}",'
                             f'owner_name="{pod.owner_name}"}} {_fmt(price * len(gpus) * age / 3600)} {t}\n')
+                    if copy:
+                        for component, share in (("active", utilization), ("idle", 1 - utilization)):
+                            out.add(f'namespace_pod_container_component:gpucost_container_gpu_cost_usd:sum{{'
+                                    f'namespace="{workload.namespace}",pod="{pod.name}",container="main",'
+                                    f'component="{component}"}} {_fmt(price * share * len(gpus) * age / 3600)} {t}\n')
             for g in gpus:
                 gpu = f'{target},uuid="{uuids[g]}"'
                 for key, value in (
@@ -416,3 +442,25 @@ def _write_raw_step(
         out.add(f"{budget} 50000 {t}\n")
 
 
+
+
+def _write_app_step(out: OpenMetricsWriter | _Lines, series: set[int], workload: Workload, pod: Pod, instance: str,
+                    share_seconds: float, age: int, t: int, copy: bool) -> None:
+    """What a serving pod's app exports (and, at `copy`, the daily group's copy of its share-seconds)."""
+    app = (f'job="inference",instance="{instance}",namespace="{workload.namespace}",pod="{pod.name}",'
+           f'model="{workload.model}",model_version="{workload.model_version}"')
+    first = BUSINESS_UNITS.index(workload.business_unit)
+    for offset, fraction in enumerate(INFERENCE_MIX):
+        labels = f'{app},business_unit="{BUSINESS_UNITS[(first + offset) % len(BUSINESS_UNITS)]}"'
+        requests = REQUESTS_PER_SECOND * age * fraction
+        for key, value in (
+            (f"gpucost_inference_gpu_share_seconds_total{{{labels}}}", share_seconds * fraction),
+            (f'gpucost_inference_requests_total{{{labels},status="2xx"}}', requests),
+            (f'gpucost_inference_tokens_total{{{labels},kind="prompt"}}', requests * PROMPT_TOKENS_PER_REQUEST),
+            (f'gpucost_inference_tokens_total{{{labels},kind="completion"}}', requests * COMPLETION_TOKENS_PER_REQUEST),
+        ):
+            series.add(hash(key))
+            out.add(f"{key} {_fmt(value)} {t}\n")
+        if copy:
+            out.add(f"namespace_pod_instance_model_business_unit:gpucost_inference_share_seconds:sum{{{labels}}} "
+                    f"{_fmt(share_seconds * fraction)} {t}\n")

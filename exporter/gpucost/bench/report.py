@@ -177,7 +177,10 @@ def _rules_scale(result: Mapping[str, Any]) -> list[str]:
         f"{result['target']['nodes']:,} x 8 x {result['target']['days']} d): {data['series']:,} input series, "
         f"{data['samples'] / 1e6:,.1f} M samples ({data['openmetrics_mib'] / 1024:,.1f} GiB of OpenMetrics in "
         f"{data['chunks']} chunks, {data['blocks']} blocks), {data['distinct_pods']:,} distinct pods from churn every "
-        f"{size['pod_lifetime_hours']:g} h; raw samples every {size['step_seconds']} s for the last "
+        f"{size['pod_lifetime_hours']:g} h"
+        + (f" ({data['serving_pods']:,} of them serving pods whose app exports share-seconds, requests and tokens "
+           f"for two business units)" if "serving_pods" in data else "")
+        + f"; raw samples every {size['step_seconds']} s for the last "
         f"{size['full_resolution_hours']:g} h and every {size['history_step_seconds']} s before that.  Written in "
         f"{seconds['generate']:.0f} s and backfilled by promtool in {seconds['promtool']:.0f} s "
         f"({seconds['generate_and_backfill_wall']:.0f} s wall, overlapped).  Every group evaluated every "

@@ -280,7 +280,7 @@ def run_rules_scale(
     chunks = write_history_chunks(workdir / "history", fleet, end, step_seconds, history_step_seconds, counters,
                                   totals, chunk_samples)
     backfill = _backfill_pipelined(chunks, data_dir, days)
-    input_series, distinct_pods = len(counters.series), len(counters.pods)
+    input_series, distinct_pods, serving_pods = len(counters.series), len(counters.pods), len(counters.serving_pods)
     rule_files, changed_intervals = bench_rule_files(sorted(RULES_DIR.glob("*.yaml")), workdir / "rules",
                                                      evaluation_interval_seconds)
 
@@ -304,7 +304,7 @@ def run_rules_scale(
         "input": {"series": input_series, "samples": totals.samples,
                   "recorded_history_samples": totals.recorded_history_samples,
                   "openmetrics_mib": round(totals.bytes / 2**20, 1), "chunks": totals.chunks,
-                  "blocks": backfill.blocks, "distinct_pods": distinct_pods,
+                  "blocks": backfill.blocks, "distinct_pods": distinct_pods, "serving_pods": serving_pods,
                   "workloads_in_catalog": len(fleet.workloads)},
         "seconds": {"generate": round(totals.write_seconds, 1), "promtool": round(backfill.promtool_seconds, 1),
                     "generate_and_backfill_wall": round(backfill.wall_seconds, 1)},
