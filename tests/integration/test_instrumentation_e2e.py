@@ -377,42 +377,35 @@ def test_inference_pod_serving_two_business_units_70_30_is_charged_70_30_of_its_
         assert ads / pod_cost == pytest.approx(expected_share["ads"], rel=1e-9), component
         assert search + ads == pytest.approx(pod_cost, rel=0.005), component
 
-    # the day's $ (increase1d): the same split, in dollars
+    # the day's $ (increase1d): the split integrated at every minute mark, so it appears at the
+    # first minute mark after the split does; it is the same split in dollars, and it sums to
+    # the pod's measured cost integrated over the same minute marks
     daily_name = "model_business_unit:gpucost_inference_cost_usd:increase1d"
     wait_for(
         lambda: prom_query(prom, f'{daily_name}{{model="{INFERENCE_MODEL}"}}'),
-        timeout=10,
+        timeout=75,
         what="the recorded daily split",
     )
     daily_at = prom_scalar(prom, f'max(timestamp({daily_name}{{model="{INFERENCE_MODEL}"}}))')
     daily = by_labels(
         prom_query(prom, f'{daily_name}{{model="{INFERENCE_MODEL}"}}', at=daily_at), "business_unit", "component"
     )
-    # the daily group reads the day from its own copies of the counters: each copy is the
-    # exporter's counter at that instant, and the split sums to the copies' increase over the day
-    copy_name = "namespace_pod_container_component:gpucost_container_gpu_cost_usd:sum"
-    copies = by_labels(prom_query(prom, f"{copy_name}{{{pod}}}", at=daily_at), "container", "component")
-    counters = by_labels(
-        prom_query(prom, f"sum by (container, component) (gpucost_container_gpu_cost_usd_total{{{pod}}})", at=daily_at),
-        "container",
+    day_cost = by_labels(
+        prom_query(
+            prom,
+            f"sum_over_time((sum by (component) (rate(gpucost_container_gpu_cost_usd_total{{{pod}}}[5m])) * 3600)"
+            "[1d:1m]) / 60",
+            at=daily_at,
+        ),
         "component",
     )
-    assert copies and copies == pytest.approx(counters, rel=1e-12)
-    day_cost = by_labels(
-        prom_query(prom, f"sum by (component) (increase({copy_name}{{{pod}}}[1d]))", at=daily_at), "component"
-    )
-    share_copy_name = "namespace_pod_instance_model_business_unit:gpucost_inference_share_seconds:sum"
-    day_shares = by_labels(
-        prom_query(prom, f"sum by (business_unit) (increase({share_copy_name}{{{pod}}}[1d]))", at=daily_at),
-        "business_unit",
-    )
-    day_search_share = day_shares[("search",)] / sum(day_shares.values())
-    assert day_search_share == pytest.approx(SEARCH_SHARE, rel=0.03)
+    print(f"inference: daily at {daily_at - node.started:.1f}s {daily}; pod cost over the same marks {day_cost}")
     for component in ("active", "idle"):
-        assert daily[("search", component)] / day_cost[(component,)] == pytest.approx(day_search_share, rel=1e-9)
-        assert daily[("search", component)] + daily[("ads", component)] == pytest.approx(
-            day_cost[(component,)], rel=0.005
-        )
+        day_total = daily[("search", component)] + daily[("ads", component)]
+        assert day_total > 0
+        assert daily[("search", component)] / day_total == pytest.approx(SEARCH_SHARE, rel=0.03), component
+        # the split was recorded up to one evaluation (2 s) before each mark, over a young pod
+        assert day_total == pytest.approx(day_cost[(component,)], rel=0.1), component
 
     # what the app itself measured: 70/30 share-seconds, from equal-length requests sent 7:3
     assert not node.traffic.failures, node.traffic.failures

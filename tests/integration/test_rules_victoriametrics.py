@@ -135,7 +135,7 @@ def test_budget_alerts_and_used_ratio_agree_with_prometheus(
     try:
         agreed = wait_for(agree, timeout=60, interval=2.0, what="VM and Prometheus month-to-date ratios")
     except AssertionError:
-        pytest.fail(f"(at, prometheus now, before, vm now, before) = {last[0]}")
+        pytest.fail(f"(at, prometheus now, before, vm now, before) = {last[0]}\n{_recorded_ratios(stack, vm)}")
     at = agreed[0]
     burn = f'team:gpucost_cost_usd_per_hour:rate{RATE_WINDOW_SECONDS}s{{team="{TEAM}"}}'
     assert _value(vm_query(vm, burn, at)) == pytest.approx(_value(prom_query(stack.prometheus, burn, at)), rel=0.05)
@@ -144,3 +144,14 @@ def test_budget_alerts_and_used_ratio_agree_with_prometheus(
 def _value(result: list[dict[str, Any]]) -> float:
     assert len(result) == 1, result
     return float(result[0]["value"][1])
+
+
+def _recorded_ratios(stack: Stack, vm: ManagedProcess) -> str:
+    """Both engines' recorded ratio samples over the last two minutes, to see how they diverged."""
+    lines = []
+    for engine, base_url in (("prometheus", stack.prometheus.base_url), ("victoriametrics", vm.base_url)):
+        answer = http_get_json(base_url + "/api/v1/query", {"query": f"{RATIO}[2m]"})
+        for series in answer["data"]["result"]:
+            samples = " ".join(f"{float(ts) % 600:.1f}={float(v):.4f}" for ts, v in series["values"])
+            lines.append(f"{engine} (timestamp mod 600 s = ratio): {samples}")
+    return "\n".join(lines)

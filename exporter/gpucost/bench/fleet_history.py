@@ -12,9 +12,8 @@ the rules is `[1d]` (inference rules), so the last `RAW_LOOKBACK_SECONDS` are wr
 every churned pod's series into the blocks' index, but no rule reads its samples at the
 evaluation time.  The recorded series that rules read over 7 to 31 days (hourly spend tiles,
 team/model rates) are written at every step, so the long subqueries cost what they cost in
-a Prometheus that has run for `days` days.  So are the daily inference group's 5-minute copies
-of the counters (one sample every `COPY_INTERVAL_SECONDS` over the last day), which it reads
-over one day.
+a Prometheus that has run for `days` days; so is the inference split per model and business
+unit over the last day, which the daily inference group integrates over one day.
 
 Serving pods (the `Deployment` workloads, about half of all pods) run an app with the
 `GpuCostMiddleware`: they export share-seconds, requests and tokens for two business units,
@@ -47,13 +46,12 @@ JOB_KINDS = ("Job", "PyTorchJob", "Deployment")
 RAW_LOOKBACK_SECONDS = 25 * 3600
 FLUSH_LINES = 200_000
 WORKLOADS_PER_NODE = 4
-# The daily inference group's interval: its counter copies are written this far apart.
-COPY_INTERVAL_SECONDS = 300
 # A serving pod's traffic: its workload's business unit takes 70 % of the share-seconds, the next one 30 %.
 INFERENCE_MIX = (0.7, 0.3)
 BUSINESS_UNITS = ("consumer", "enterprise", "infra")
 REQUESTS_PER_SECOND = 20.0
 PROMPT_TOKENS_PER_REQUEST, COMPLETION_TOKENS_PER_REQUEST = 100.0, 25.0
+SPLIT_RECORD = "model_business_unit:gpucost_inference_cost_usd_per_hour:rate5m"
 
 
 def _hash(*parts: object) -> int:
@@ -256,7 +254,10 @@ class LiveExposition:
                 self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the scraper gave up (timeout, size limit): its own log says why
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -281,6 +282,15 @@ class LiveExposition:
     def _render_loop(self) -> None:
         while not self._stop.wait(self._period):
             self._render()
+
+    @property
+    def body_bytes(self) -> int:
+        """Size of the latest rendered exposition."""
+        return len(self._body)
+
+    @property
+    def gpus(self) -> int:
+        return self._fleet.nodes * GPUS_PER_NODE
 
     @property
     def target(self) -> str:
@@ -318,6 +328,8 @@ def write_history_chunks(
     team_models = sorted({(w.team, w.model) for w in catalog})
     combo_rate = _fmt(fleet_usd_per_hour / len(combos))
     team_model_rate = _fmt(fleet_usd_per_hour / len(team_models))
+    split_series = _inference_split_series(catalog)
+    split_rate = _fmt(fleet_usd_per_hour / 2 / len(split_series))
     directory.mkdir(parents=True, exist_ok=True)
     handle: IO[str] | None = None
     out: OpenMetricsWriter | None = None
@@ -341,6 +353,10 @@ def write_history_chunks(
             out.add(f'team_model:gpucost_cost_usd_per_hour:rate5m{{team="{team}",model="{model}"}} '
                     f"{team_model_rate} {t}\n")
         totals.recorded_history_samples += 2 * len(combos) + len(team_models)
+        if t >= end - 86400:  # the daily inference group reads the split over [1d]
+            for labels in split_series:
+                out.add(f"{SPLIT_RECORD}{{{labels}}} {split_rate} {t}\n")
+            totals.recorded_history_samples += len(split_series)
         if out.lines + len(out.buffer) >= chunk_samples or t + step > end:
             out.flush()
             samples = out.lines
@@ -368,8 +384,6 @@ def _write_raw_step(
     series, pods = counters.series, counters.pods
     catalog = fleet.workloads
     elapsed = t - fleet.start
-    # The daily group's copies: at the first step of each of its intervals, like its evaluations.
-    copy = with_pod_cost_history and (dt == 0 or t // COPY_INTERVAL_SECONDS != (t - dt) // COPY_INTERVAL_SECONDS)
     for n in range(fleet.nodes):
         target = fleet.target[n]
         _, gpu_model, price = fleet.pool[n]
@@ -410,16 +424,11 @@ def _write_raw_step(
                 if serving:
                     counters.serving_pods.add(hash(f"{workload.namespace}/{pod.name}"))
                     _write_app_step(out, series, workload, pod, f"10.{n // 250}.{n % 250}.{10 + slot}:8000",
-                                    len(gpus) * pod.utilization * age, age, t, copy)
+                                    len(gpus) * pod.utilization * age, age, t)
                 if with_pod_cost_history:
                     out.add(f'pod_owner:gpucost_cost_usd:sum{{namespace="{workload.namespace}",pod="{pod.name}",'
                             f'team="{workload.team}",model="{workload.model}",owner_kind="{pod.owner_kind}",'
                             f'owner_name="{pod.owner_name}"}} {_fmt(price * len(gpus) * age / 3600)} {t}\n')
-                    if copy:
-                        for component, share in (("active", utilization), ("idle", 1 - utilization)):
-                            out.add(f'namespace_pod_container_component:gpucost_container_gpu_cost_usd:sum{{'
-                                    f'namespace="{workload.namespace}",pod="{pod.name}",container="main",'
-                                    f'component="{component}"}} {_fmt(price * share * len(gpus) * age / 3600)} {t}\n')
             for g in gpus:
                 gpu = f'{target},uuid="{uuids[g]}"'
                 for key, value in (
@@ -445,8 +454,8 @@ def _write_raw_step(
 
 
 def _write_app_step(out: OpenMetricsWriter | _Lines, series: set[int], workload: Workload, pod: Pod, instance: str,
-                    share_seconds: float, age: int, t: int, copy: bool) -> None:
-    """What a serving pod's app exports (and, at `copy`, the daily group's copy of its share-seconds)."""
+                    share_seconds: float, age: int, t: int) -> None:
+    """What a serving pod's app exports."""
     app = (f'job="inference",instance="{instance}",namespace="{workload.namespace}",pod="{pod.name}",'
            f'model="{workload.model}",model_version="{workload.model_version}"')
     first = BUSINESS_UNITS.index(workload.business_unit)
@@ -461,6 +470,18 @@ def _write_app_step(out: OpenMetricsWriter | _Lines, series: set[int], workload:
         ):
             series.add(hash(key))
             out.add(f"{key} {_fmt(value)} {t}\n")
-        if copy:
-            out.add(f"namespace_pod_instance_model_business_unit:gpucost_inference_share_seconds:sum{{{labels}}} "
-                    f"{_fmt(share_seconds * fraction)} {t}\n")
+
+
+def _inference_split_series(catalog: tuple[Workload, ...]) -> list[str]:
+    """The label sets of the recorded split per model and business unit (what the serving workloads give)."""
+    label_sets = set()
+    for workload in catalog:
+        if workload.owner_kind != "Deployment":
+            continue
+        first = BUSINESS_UNITS.index(workload.business_unit)
+        for offset in range(len(INFERENCE_MIX)):
+            for component in ("active", "idle"):
+                label_sets.add(f'model="{workload.model}",model_version="{workload.model_version}",'
+                               f'business_unit="{BUSINESS_UNITS[(first + offset) % len(BUSINESS_UNITS)]}",'
+                               f'component="{component}"')
+    return sorted(label_sets)

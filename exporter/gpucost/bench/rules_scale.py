@@ -168,18 +168,45 @@ def _measure_prometheus(workdir: Path, data_dir: Path, rule_files: Sequence[Path
             **_summary(groups), "groups": groups, "recorded_series": recorded, "pods": pods}
 
 
+def victoria_metrics_flags(scrape_config: Path, exposition_bytes: int) -> list[str]:
+    """VictoriaMetrics' flags for the benchmark, given the size of the fleet's live exposition."""
+    return [
+        f"-promscrape.config={scrape_config}",
+        # The whole fleet is one target here (1,000 nodes: about 50 MB); VictoriaMetrics refuses
+        # responses over 16 MiB by default, which left it without live samples in the first full run.
+        f"-promscrape.maxScrapeSize={max(64 << 20, 4 * exposition_bytes)}",
+        # Query the newest scrape too (the default hides the last 30 s), like Prometheus does.
+        "-search.latencyOffset=0s",
+        # The [1d] and [31d] ranges touch every pod of the last day; the default cap (300k) is for dashboards.
+        "-search.maxUniqueTimeseries=50000000",
+    ]
+
+
 def _start_victoria_metrics(workdir: Path, live: LiveExposition, days: int) -> ManagedProcess:
     scrape = workdir / "vm-scrape.yml"
     scrape.write_text(yaml.safe_dump({"scrape_configs": [{
         "job_name": "gpucost", "honor_labels": True, "scrape_interval": "15s",
         "static_configs": [{"targets": [live.target]}]}]}))
-    return start_victoria_metrics(workdir, retention=f"{days + 35}d", extra_args=[
-        f"-promscrape.config={scrape}",
-        # Query the newest scrape too (the default hides the last 30 s), like Prometheus does.
-        "-search.latencyOffset=0s",
-        # The [1d] and [31d] ranges touch every pod of the last day; the default cap (300k) is for dashboards.
-        "-search.maxUniqueTimeseries=50000000",
-    ])
+    return start_victoria_metrics(workdir, retention=f"{days + 35}d",
+                                  extra_args=victoria_metrics_flags(scrape, live.body_bytes))
+
+
+def _wait_for_live_samples(vm: ManagedProcess, gpus: int, timeout: float) -> float:
+    """Seconds until VictoriaMetrics holds a live scrape of every GPU; raises if it never does.
+
+    Without live samples every group that reads the last 5 minutes evaluates over nothing, and
+    its time says nothing about the rules.
+    """
+    started = time.monotonic()
+    seen = 0
+    while time.monotonic() - started < timeout:
+        result = query(vm.base_url, "count(count_over_time(gpucost_gpu_info[1m]))")
+        seen = int(float(result[0]["value"][1])) if result else 0
+        if seen >= gpus:
+            return time.monotonic() - started
+        time.sleep(5.0)
+    raise RuntimeError(f"VictoriaMetrics scraped {seen} of {gpus} GPUs live in {timeout:.0f} s; its log ends: "
+                       f"{vm.log_tail(2000)}")
 
 
 def _wait_for_merges(vm: ManagedProcess, timeout: float) -> float:
@@ -232,6 +259,7 @@ def _measure_victoria_metrics(workdir: Path, data_dir: Path, rule_files: Sequenc
             raise RuntimeError(f"vmctl prometheus failed (rc {returncode}): {output[-2000:]}")
         import_seconds = time.monotonic() - started
         merge_seconds = _wait_for_merges(vm, timeout=600)
+        live_seconds = _wait_for_live_samples(vm, live.gpus, timeout=300)
         vmalert = start_vmalert(vm_dir, vm, rule_files, evaluation_interval=f"{interval}s")
         evaluating = time.monotonic()
         groups = wait_for_two_evaluations(vmalert.base_url, timeout=10 * interval + 600)
@@ -250,7 +278,7 @@ def _measure_victoria_metrics(workdir: Path, data_dir: Path, rule_files: Sequenc
             vmalert.stop()
         vm.stop(timeout=120)
     return {"seconds": {"vmctl_import": round(import_seconds, 1), "merges_after_import": round(merge_seconds, 1),
-                        "until_two_evaluations": round(waited, 1)},
+                        "until_live_samples": round(live_seconds, 1), "until_two_evaluations": round(waited, 1)},
             **_summary(groups), "groups": groups, "recorded_series": recorded, "pods": pods}
 
 

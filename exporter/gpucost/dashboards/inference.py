@@ -107,9 +107,10 @@ def build() -> Board:
     board.add(
         table_panel(
             "Cost per business unit per day",
-            "One row per day and business unit: GPU cost of the serving pods over the day, split by each business "
-            "unit's GPU-time share over the day (model_business_unit:gpucost_inference_cost_usd:increase1d sampled "
-            "once a day). Active and idle cost together.",
+            "One row per day and business unit: GPU cost of the serving pods over the day, each 5-minute window "
+            "split by the business units' GPU-time shares in it (model_business_unit:gpucost_inference_cost_usd:"
+            "increase1d sampled once a day; windows without requests are business_unit=\"none\"). Active and "
+            "idle cost together.",
             "currencyUSD",
             [
                 Query(
