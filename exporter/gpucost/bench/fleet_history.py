@@ -15,7 +15,7 @@ team/model rates) are written at every step, so the long subqueries cost what th
 a Prometheus that has run for `days` days; so is the inference split per model and business
 unit over the last day, which the daily inference group integrates over one day.
 
-Serving pods (the `Deployment` workloads, about half of all pods) run an app with the
+Serving pods (the `Deployment` workloads, about two thirds of all pods) run an app with the
 `GpuCostMiddleware`: they export share-seconds, requests and tokens for two business units,
 so the inference rules join and split the load a serving fleet gives them.
 """
@@ -420,8 +420,7 @@ def _write_raw_step(
                     cost_key = (pod.workload, component)
                     workload_cost[n][cost_key] = workload_cost[n].get(cost_key, 0.0) + (
                         price * share * len(gpus) * dt / 3600)
-                serving = pod.owner_kind == "Deployment"
-                if serving:
+                if pod.owner_kind == "Deployment":
                     counters.serving_pods.add(hash(f"{workload.namespace}/{pod.name}"))
                     _write_app_step(out, series, workload, pod, f"10.{n // 250}.{n % 250}.{10 + slot}:8000",
                                     len(gpus) * pod.utilization * age, age, t)
@@ -451,6 +450,11 @@ def _write_raw_step(
         out.add(f"{budget} 50000 {t}\n")
 
 
+def _serving_business_units(workload: Workload) -> list[tuple[str, float]]:
+    """A serving workload's business units and their share of its traffic: its own first, then the next."""
+    first = BUSINESS_UNITS.index(workload.business_unit)
+    return [(BUSINESS_UNITS[(first + offset) % len(BUSINESS_UNITS)], fraction)
+            for offset, fraction in enumerate(INFERENCE_MIX)]
 
 
 def _write_app_step(out: OpenMetricsWriter | _Lines, series: set[int], workload: Workload, pod: Pod, instance: str,
@@ -458,9 +462,8 @@ def _write_app_step(out: OpenMetricsWriter | _Lines, series: set[int], workload:
     """What a serving pod's app exports."""
     app = (f'job="inference",instance="{instance}",namespace="{workload.namespace}",pod="{pod.name}",'
            f'model="{workload.model}",model_version="{workload.model_version}"')
-    first = BUSINESS_UNITS.index(workload.business_unit)
-    for offset, fraction in enumerate(INFERENCE_MIX):
-        labels = f'{app},business_unit="{BUSINESS_UNITS[(first + offset) % len(BUSINESS_UNITS)]}"'
+    for business_unit, fraction in _serving_business_units(workload):
+        labels = f'{app},business_unit="{business_unit}"'
         requests = REQUESTS_PER_SECOND * age * fraction
         for key, value in (
             (f"gpucost_inference_gpu_share_seconds_total{{{labels}}}", share_seconds * fraction),
@@ -478,10 +481,8 @@ def _inference_split_series(catalog: tuple[Workload, ...]) -> list[str]:
     for workload in catalog:
         if workload.owner_kind != "Deployment":
             continue
-        first = BUSINESS_UNITS.index(workload.business_unit)
-        for offset in range(len(INFERENCE_MIX)):
+        for business_unit, _ in _serving_business_units(workload):
             for component in ("active", "idle"):
                 label_sets.add(f'model="{workload.model}",model_version="{workload.model_version}",'
-                               f'business_unit="{BUSINESS_UNITS[(first + offset) % len(BUSINESS_UNITS)]}",'
-                               f'component="{component}"')
+                               f'business_unit="{business_unit}",component="{component}"')
     return sorted(label_sets)

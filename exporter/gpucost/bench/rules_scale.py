@@ -61,6 +61,7 @@ from gpucost.testing.servers import (
     start_prometheus,
     start_victoria_metrics,
     start_vmalert,
+    wait_for,
     write_prometheus_config,
 )
 
@@ -172,7 +173,7 @@ def victoria_metrics_flags(scrape_config: Path, exposition_bytes: int) -> list[s
     """VictoriaMetrics' flags for the benchmark, given the size of the fleet's live exposition."""
     return [
         f"-promscrape.config={scrape_config}",
-        # The whole fleet is one target here (1,000 nodes: about 50 MB); VictoriaMetrics refuses
+        # The whole fleet is one target here (1,000 nodes: about 21 MB); VictoriaMetrics refuses
         # responses over 16 MiB by default, which left it without live samples in the first full run.
         f"-promscrape.maxScrapeSize={max(64 << 20, 4 * exposition_bytes)}",
         # Query the newest scrape too (the default hides the last 30 s), like Prometheus does.
@@ -197,16 +198,17 @@ def _wait_for_live_samples(vm: ManagedProcess, gpus: int, timeout: float) -> flo
     Without live samples every group that reads the last 5 minutes evaluates over nothing, and
     its time says nothing about the rules.
     """
-    started = time.monotonic()
-    seen = 0
-    while time.monotonic() - started < timeout:
+    def live_gpus() -> int:
         result = query(vm.base_url, "count(count_over_time(gpucost_gpu_info[1m]))")
-        seen = int(float(result[0]["value"][1])) if result else 0
-        if seen >= gpus:
-            return time.monotonic() - started
-        time.sleep(5.0)
-    raise RuntimeError(f"VictoriaMetrics scraped {seen} of {gpus} GPUs live in {timeout:.0f} s; its log ends: "
-                       f"{vm.log_tail(2000)}")
+        return int(float(result[0]["value"][1])) if result else 0
+
+    started = time.monotonic()
+    try:
+        wait_for(lambda: live_gpus() >= gpus, timeout=timeout, interval=5.0, what=f"a live scrape of {gpus} GPUs")
+    except AssertionError:
+        raise RuntimeError(f"VictoriaMetrics scraped {live_gpus()} of {gpus} GPUs live in {timeout:.0f} s; its log "
+                           f"ends: {vm.log_tail(2000)}") from None
+    return time.monotonic() - started
 
 
 def _wait_for_merges(vm: ManagedProcess, timeout: float) -> float:
