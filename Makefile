@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 TOOLS := .tools
 GOBIN_DIR := $(abspath $(TOOLS)/bin)
 HELM := $(GOBIN_DIR)/helm
-HELM_VERSION := v3.22.0
+HELM_VERSION := v3.21.4
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager victoria-metrics
 PYTEST_ARGS ?=
 

@@ -48,7 +48,7 @@ def _find_helm() -> str:
     for candidate in (shutil.which("helm"), str(REPO / ".tools" / "bin" / "helm"), "/root/go/bin/helm"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    pytest.fail("helm not found: run `make bootstrap` (installs helm v3.22.0 into .tools/bin)")
+    pytest.fail("helm not found: run `make bootstrap` (installs helm v3.21.4 into .tools/bin)")
 
 
 @pytest.fixture(scope="session")
