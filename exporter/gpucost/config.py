@@ -15,6 +15,7 @@ from typing import Any
 
 from gpucost.durations import DurationError, parse_duration
 from gpucost.errors import ConfigError
+from gpucost.kubeconfig_check import check_kubeconfig, check_pod_resources_socket
 from gpucost.model import ContainerRef, DeviceAllocation
 from gpucost.yamlfields import (
     child_path,
@@ -33,6 +34,7 @@ __all__ = [
     "ExporterConfig",
     "KubernetesConfig",
     "StaticAllocation",
+    "check_kubeconfig_in_use",
     "load_config_file",
     "parse_config",
     "parse_listen_address",
@@ -107,6 +109,10 @@ def _section(raw: Mapping[str, object], key: str, file: str, path: str, allowed:
     return section
 
 
+# A year and then some: longer intervals are typos, and sleeping "9" * 400 hours overflows.
+_MAX_DURATION_SECONDS = 400 * 86400
+
+
 def _duration(raw: Mapping[str, object], key: str, file: str, path: str, default: float, minimum: float = 0.0) -> float:
     value = raw.get(key)
     if value is None:
@@ -114,10 +120,17 @@ def _duration(raw: Mapping[str, object], key: str, file: str, path: str, default
     key_path = child_path(path, key)
     if not isinstance(value, str | int | float):
         raise ConfigError(file, key_path, value, "must be a duration like 500ms, 10s, 5m, 1h")
+    too_long = f"must be a duration of at most {_MAX_DURATION_SECONDS // 86400} days"
+    # Checked before parsing: 10**400 has no float, and nan compares false with everything.
+    if not isinstance(value, str | bool) and not 0 <= value <= _MAX_DURATION_SECONDS:
+        problem = too_long if value > 0 else "must be a duration like 500ms, 10s, 5m, 1h"
+        raise ConfigError(file, key_path, value, problem)
     try:
         seconds = parse_duration(value)
     except DurationError as exc:
         raise ConfigError(file, key_path, value, str(exc)) from None
+    if not seconds <= _MAX_DURATION_SECONDS:
+        raise ConfigError(file, key_path, value, too_long)
     if seconds < minimum or (minimum > 0 and seconds == 0):
         raise ConfigError(file, key_path, value, f"must be at least {minimum:g}s")
     return seconds
@@ -135,7 +148,9 @@ def _string_list(raw: Mapping[str, object], key: str, file: str, path: str) -> t
 def parse_listen_address(address: str, source: str = "--web.listen-address") -> tuple[str, int]:
     """`host:port` or `:port` (all interfaces); raises ConfigError for anything else."""
     host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
+    port_ok = port_text.isascii() and port_text.isdigit() and len(port_text) <= 5
+    if not sep or not port_ok or not 0 <= int(port_text) <= 65535:
         raise ConfigError(source, "", address, "listen address must be [host]:port with port 0-65535")
     host = host.strip("[]")
     if host and any(c.isspace() for c in host):
@@ -174,10 +189,13 @@ def _kubernetes(top: Mapping[str, object], file: str) -> KubernetesConfig:
                "host_proc")
     raw = _section(top, "kubernetes", file, "", allowed)
     path = "kubernetes"
+    socket = optional_str(raw, "pod_resources_socket", file, path)
+    if socket:
+        check_pod_resources_socket(socket, file, "kubernetes.pod_resources_socket")
     return KubernetesConfig(
         enabled=read_bool(raw, "enabled", file, path, default=False),
         node_name=optional_str(raw, "node_name", file, path),
-        pod_resources_socket=optional_str(raw, "pod_resources_socket", file, path) or DEFAULT_POD_RESOURCES_SOCKET,
+        pod_resources_socket=socket or DEFAULT_POD_RESOURCES_SOCKET,
         pod_resources_interval_seconds=_duration(raw, "pod_resources_interval", file, path, 10.0, minimum=0.1),
         max_staleness_seconds=_duration(raw, "max_staleness", file, path, 300.0),
         extra_resource_names=_string_list(raw, "extra_resource_names", file, path),
@@ -262,6 +280,21 @@ def load_config_file(path: str) -> ExporterConfig:
     """Read and validate a config file; unreadable or unparsable files are ConfigErrors too."""
     raw = load_yaml_file(Path(path))
     return parse_config(raw if raw is not None else {}, path)
+
+
+def check_kubeconfig_in_use(config: ExporterConfig, flag: str = "") -> None:
+    """Check the kubeconfig the exporter will load, if any; `flag` names it when a flag set it.
+
+    Not part of `parse_config`: a flag may still replace the file's kubeconfig
+    or turn Kubernetes on, so the check runs on the merged settings.
+    """
+    k8s = config.kubernetes
+    if not (k8s.enabled and k8s.kubeconfig):
+        return
+    if flag:
+        check_kubeconfig(k8s.kubeconfig, flag, "")
+    else:
+        check_kubeconfig(k8s.kubeconfig, config.file, "kubernetes.kubeconfig")
 
 
 def node_name_from_env(config: ExporterConfig) -> str:

@@ -12,11 +12,12 @@ import math
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-import yaml
-
 from gpucost.errors import ConfigError
+from gpucost.guarded_yaml import parse_yaml_text
 
 __all__ = [
+    "MAX_COUNT",
+    "MAX_YAML_FILE_BYTES",
     "child_path",
     "load_yaml_file",
     "optional_float",
@@ -32,6 +33,13 @@ __all__ = [
 ]
 
 
+# No config, scenario, budget or price file comes near this; a larger one is a mistake or an attack.
+MAX_YAML_FILE_BYTES = 16 * 2**20
+# Months, GPUs per node, replicas: no count in a gpucost file is near this, and
+# every value below it converts to float exactly.
+MAX_COUNT = 1_000_000
+
+
 def child_path(parent: str, key: str | int) -> str:
     """`pricing` + `cloud` -> `pricing.cloud`; `prices` + 2 -> `prices[2]`."""
     if isinstance(key, int):
@@ -40,17 +48,28 @@ def child_path(parent: str, key: str | int) -> str:
 
 
 def load_yaml_file(path: Path) -> object:
-    """Read and parse one YAML file; unreadable or malformed files are a ConfigError naming the file."""
+    """Read and parse one YAML file; every problem with it is a ConfigError naming the file.
+
+    This is the one door for gpucost's YAML files: a file that is too large,
+    not UTF-8, malformed, nested too deeply or an alias bomb is refused here
+    (see `gpucost.guarded_yaml`), so the parsers behind it see plain data only.
+    """
+    file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            # One byte over the cap is enough to know; never read an endless file whole.
+            data = handle.read(MAX_YAML_FILE_BYTES + 1)
     except OSError as err:
-        raise ConfigError(str(path), "", str(path), f"cannot read file: {err.strerror or err}") from err
+        raise ConfigError(file, "", file, f"cannot read file: {err.strerror or err}") from None
+    if len(data) > MAX_YAML_FILE_BYTES:
+        raise ConfigError(file, "", f"> {MAX_YAML_FILE_BYTES} bytes",
+                          f"file is larger than {MAX_YAML_FILE_BYTES // 2**20} MiB")
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(str(path), "", text[:60], f"not valid YAML{where}") from err
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(file, "", data[err.start : err.start + 4],
+                          f"not UTF-8 text at byte {err.start} (save the file as UTF-8)") from None
+    return parse_yaml_text(text, file)
 
 
 def require_mapping(value: object, file: str, path: str) -> Mapping[str, object]:
@@ -87,7 +106,10 @@ def read_float(
     value = mapping[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(file, key_path, value, "must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer such as 10**400 has no float
+        raise ConfigError(file, key_path, value, "must be a finite number") from None
     if not math.isfinite(number):
         raise ConfigError(file, key_path, value, "must be a finite number")
     if number < 0:
@@ -113,7 +135,16 @@ def optional_float(
     return read_float(mapping, key, file, path, positive=positive, maximum=maximum)
 
 
-def read_int(mapping: Mapping[str, object], key: str, file: str, path: str, *, minimum: int = 1) -> int:
+def read_int(
+    mapping: Mapping[str, object],
+    key: str,
+    file: str,
+    path: str,
+    *,
+    minimum: int = 1,
+    maximum: int = MAX_COUNT,
+) -> int:
+    """A required whole number; the default maximum keeps counts usable in float arithmetic."""
     key_path = child_path(path, key)
     if key not in mapping:
         raise ConfigError(file, key_path, None, "is required")
@@ -122,15 +153,23 @@ def read_int(mapping: Mapping[str, object], key: str, file: str, path: str, *, m
         raise ConfigError(file, key_path, value, "must be a whole number")
     if value < minimum:
         raise ConfigError(file, key_path, value, f"must be at least {minimum}")
+    if value > maximum:
+        raise ConfigError(file, key_path, value, f"must be at most {maximum}")
     return value
 
 
 def optional_int(
-    mapping: Mapping[str, object], key: str, file: str, path: str, *, minimum: int = 1
+    mapping: Mapping[str, object],
+    key: str,
+    file: str,
+    path: str,
+    *,
+    minimum: int = 1,
+    maximum: int = MAX_COUNT,
 ) -> int | None:
     if mapping.get(key) is None:
         return None
-    return read_int(mapping, key, file, path, minimum=minimum)
+    return read_int(mapping, key, file, path, minimum=minimum, maximum=maximum)
 
 
 def read_str(
@@ -203,4 +242,8 @@ def read_as_of(mapping: Mapping[str, object], key: str, file: str, path: str) ->
         raise ConfigError(file, key_path, value, "must be a date or timestamp")
     if moment.tzinfo is None:
         raise ConfigError(file, key_path, value, "timestamp needs a timezone, e.g. 2025-01-15T06:00:00Z")
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    try:
+        in_utc = moment.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise ConfigError(file, key_path, value, "timestamp is out of range") from None
+    return in_utc.isoformat().replace("+00:00", "Z")

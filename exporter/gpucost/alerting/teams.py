@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gpucost.errors import ConfigError
+from gpucost.yamlfields import load_yaml_file
 
 __all__ = ["TeamChannel", "default_channel", "parse_budget_teams", "read_budget_teams", "validate_team"]
 
@@ -36,7 +35,7 @@ def default_channel(team: str) -> str:
 
 
 def validate_team(team: object, *, file: str = "", key_path: str = "team") -> str:
-    if not isinstance(team, str) or not _TEAM_RE.match(team):
+    if not isinstance(team, str) or not _TEAM_RE.fullmatch(team):
         raise ConfigError(
             file, key_path, team, "a team must be a Kubernetes label value ([A-Za-z0-9_.-], 63 chars)"
         )
@@ -44,7 +43,7 @@ def validate_team(team: object, *, file: str = "", key_path: str = "team") -> st
 
 
 def _validate_channel(channel: object, *, file: str, key_path: str) -> str:
-    if not isinstance(channel, str) or not _CHANNEL_RE.match(channel):
+    if not isinstance(channel, str) or not _CHANNEL_RE.fullmatch(channel):
         raise ConfigError(file, key_path, channel, "a Slack channel must look like #name or a channel ID")
     return channel
 
@@ -79,15 +78,4 @@ def parse_budget_teams(document: Any, *, file: str = "") -> tuple[TeamChannel, .
 
 
 def read_budget_teams(path: Path) -> tuple[TeamChannel, ...]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), "", str(path), f"cannot read the budgets file: {exc.strerror}") from exc
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "parse error"
-        raise ConfigError(str(path), "", text[:40], f"not valid YAML{where}: {problem}") from exc
-    return parse_budget_teams(document, file=str(path))
+    return parse_budget_teams(load_yaml_file(path), file=str(path))

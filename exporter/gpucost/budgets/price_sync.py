@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import yaml
-
 from gpucost.budgets.prices_file import PriceEntry, write_overrides
 from gpucost.budgets.state import SidecarState
-from gpucost.errors import SourceUnavailable
+from gpucost.errors import ConfigError, SourceUnavailable
+from gpucost.yamlfields import load_yaml_file
 
 __all__ = ["PriceProvider", "run_price_sync"]
 
@@ -49,29 +49,43 @@ def run_price_sync(
 
 
 def _previous_entries(path: Path) -> list[PriceEntry]:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+    """The entries of the current file; an unreadable file or entry is skipped, never fatal.
+
+    The file is about to be rewritten, so a broken one only costs the prices of
+    a provider that also fails this run.
+    """
+    if not path.exists():
         return []
-    result: list[PriceEntry] = []
-    for item in document.get("prices", []) if isinstance(document, dict) else []:
-        try:
-            as_of = dt.datetime.fromisoformat(str(item["as_of"]).replace("Z", "+00:00"))
-            result.append(
-                PriceEntry(
-                    cloud=str(item["cloud"]),
-                    region=str(item["region"]),
-                    instance_type=str(item["instance_type"]),
-                    on_demand_usd_per_hour=float(item["on_demand_usd_per_hour"]),
-                    source=str(item["source"]),
-                    as_of=as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC),
-                    spot_usd_per_hour=float(item["spot_usd_per_hour"])
-                    if "spot_usd_per_hour" in item
-                    else None,
-                    gpu_model=str(item.get("gpu_model", "")),
-                    gpu_count=int(item["gpu_count"]) if "gpu_count" in item else None,
-                )
-            )
-        except (KeyError, TypeError, ValueError):
-            continue
-    return result
+    try:
+        document = load_yaml_file(path)
+    except ConfigError as err:
+        log.warning("%s; rewriting it from this run's prices", err.one_line())
+        return []
+    items = document.get("prices") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [entry for entry in map(_entry_from, items) if entry is not None]
+
+
+def _entry_from(item: object) -> PriceEntry | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        as_of = dt.datetime.fromisoformat(str(item["as_of"]).replace("Z", "+00:00"))
+        entry = PriceEntry(
+            cloud=str(item["cloud"]),
+            region=str(item["region"]),
+            instance_type=str(item["instance_type"]),
+            on_demand_usd_per_hour=float(item["on_demand_usd_per_hour"]),
+            source=str(item["source"]),
+            as_of=as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC),
+            spot_usd_per_hour=float(item["spot_usd_per_hour"]) if "spot_usd_per_hour" in item else None,
+            gpu_model=str(item.get("gpu_model", "")),
+            gpu_count=int(item["gpu_count"]) if "gpu_count" in item else None,
+        )
+    except (KeyError, TypeError, ValueError, OverflowError):
+        # OverflowError: 10**400 has no float.
+        return None
+    prices = (entry.on_demand_usd_per_hour, entry.spot_usd_per_hour or 0.0)
+    # Written back as is, a nan or negative price would make the exporter refuse the whole file.
+    return entry if all(math.isfinite(price) and price >= 0 for price in prices) else None

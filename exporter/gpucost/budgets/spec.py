@@ -50,7 +50,7 @@ DEFAULT_THRESHOLDS_PERCENT: tuple[float, ...] = (50.0, 80.0, 100.0, 125.0)
 EnforceMode = Literal["off", "quota"]
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 _LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?$")
 _CHANNEL_RE = re.compile(r"^#[a-z0-9][a-z0-9_\-]{0,79}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -71,7 +71,7 @@ _BUDGET_KEYS = (
 )
 _FIXED_KEYS = ("name", "monthly_usd", "allocation")
 _ANOMALY_KEYS = ("enabled", "monitor", "threshold_usd", "frequency", "subscribers")
-_SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+_SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 AnomalyMonitorKind = Literal["team_tag", "service"]
 AnomalyFrequency = Literal["DAILY", "WEEKLY", "IMMEDIATE"]
 
@@ -272,7 +272,7 @@ def _parse_budget(raw: object, file: str, path: str) -> Budget:
     mapping = require_mapping(raw, file, path)
     reject_unknown_keys(mapping, _BUDGET_KEYS, file, path)
     name = read_str(mapping, "name", file, path)
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ConfigError(
             file,
             child_path(path, "name"),
@@ -285,7 +285,7 @@ def _parse_budget(raw: object, file: str, path: str) -> Budget:
         mapping.get("thresholds_percent"), file, child_path(path, "thresholds_percent")
     )
     slack_channel = optional_str(mapping, "slack_channel", file, path)
-    if slack_channel and not _CHANNEL_RE.match(slack_channel):
+    if slack_channel and not _CHANNEL_RE.fullmatch(slack_channel):
         raise ConfigError(
             file,
             child_path(path, "slack_channel"),
@@ -354,7 +354,7 @@ def _parse_scope(raw: object, file: str, path: str) -> BudgetScope:
         value = (
             read_str(mapping, key, file, path) if key == "team" else optional_str(mapping, key, file, path)
         )
-        if value and not _LABEL_VALUE_RE.match(value):
+        if value and not _LABEL_VALUE_RE.fullmatch(value):
             raise ConfigError(
                 file,
                 child_path(path, key),
@@ -387,7 +387,7 @@ def _parse_owners(raw: object, file: str, path: str) -> tuple[str, ...]:
     if not isinstance(raw, list):
         raise ConfigError(file, path, raw, "must be a list of e-mail addresses")
     for index, owner in enumerate(raw):
-        if not isinstance(owner, str) or not _EMAIL_RE.match(owner):
+        if not isinstance(owner, str) or not _EMAIL_RE.fullmatch(owner):
             raise ConfigError(file, child_path(path, index), owner, "must be an e-mail address")
     return tuple(raw)
 
@@ -398,15 +398,16 @@ def _parse_label_list(raw: object, file: str, path: str) -> tuple[str, ...]:
     if not isinstance(raw, list):
         raise ConfigError(file, path, raw, "must be a list of namespace names")
     for index, value in enumerate(raw):
-        if not isinstance(value, str) or not _NAME_RE.match(value):
+        if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
             raise ConfigError(file, child_path(path, index), value, "must be a Kubernetes namespace name")
     return tuple(raw)
 
 
 def _parse_month(raw: object, file: str, path: str) -> Month:
     text = raw if isinstance(raw, str) else None
-    match = _MONTH_RE.match(text) if text is not None else None
-    if match is None or not 1 <= int(match.group(2)) <= 12:
+    match = _MONTH_RE.fullmatch(text) if text is not None else None
+    # Year 0 has no calendar date; Month.first_day() must always work.
+    if match is None or int(match.group(1)) < 1 or not 1 <= int(match.group(2)) <= 12:
         raise ConfigError(file, path, raw, "must be a month written YYYY-MM, e.g. 2026-01")
     return Month(int(match.group(1)), int(match.group(2)))
 
@@ -446,7 +447,7 @@ def _parse_fixed_costs(raw: object, file: str) -> tuple[FixedCost, ...]:
         allocation = read_str(mapping, "allocation", file, path)
         team = allocation.removeprefix("team:")
         if allocation not in ("proportional", "even") and (
-            not allocation.startswith("team:") or not _LABEL_VALUE_RE.match(team)
+            not allocation.startswith("team:") or not _LABEL_VALUE_RE.fullmatch(team)
         ):
             raise ConfigError(
                 file,
@@ -480,7 +481,7 @@ def _parse_anomaly_detection(raw: object, file: str, path: str) -> AnomalyDetect
     immediate = frequency == "IMMEDIATE"
     wanted, pattern = ("an SNS topic ARN", _SNS_ARN_RE) if immediate else ("an e-mail address", _EMAIL_RE)
     for index, subscriber in enumerate(raw_subscribers):
-        if not isinstance(subscriber, str) or not pattern.match(subscriber):
+        if not isinstance(subscriber, str) or not pattern.fullmatch(subscriber):
             raise ConfigError(
                 file, child_path(subscribers_path, index), subscriber, f"must be {wanted} with frequency {frequency}"
             )

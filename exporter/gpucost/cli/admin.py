@@ -16,14 +16,16 @@ from collections.abc import Callable, Sequence
 from gpucost import __version__
 from gpucost.cli.common import fail
 from gpucost.errors import UserInputError
+from gpucost.extras import MissingExtra, missing_modules, require_extra
 
 __all__ = ["main"]
 
 
 def _validate_config(args: argparse.Namespace) -> int:
-    from gpucost.config import load_config_file
+    from gpucost.config import check_kubeconfig_in_use, load_config_file
 
     config = load_config_file(args.file)
+    check_kubeconfig_in_use(config)
     if config.scenario_file:
         from gpucost.sources.scenario import load_scenario
 
@@ -45,12 +47,19 @@ def _price(args: argparse.Namespace) -> int:
 
 
 def _budgets(args: argparse.Namespace) -> int:
+    return _run_budgets(args.rest)
+
+
+def _run_budgets(argv: Sequence[str]) -> int:
     from gpucost.budgets.cli import main as budgets_main
 
-    return int(budgets_main(args.rest))
+    return int(budgets_main(list(argv)))
 
 
 def _training_cost(args: argparse.Namespace) -> int:
+    # Reading Prometheus needs httpx and logging to a run needs mlflow: both come with [mlflow].
+    if args.mlflow_run or "httpx" in missing_modules("mlflow"):
+        require_extra("mlflow", "the training cost (Prometheus queries, MLflow)")
     from gpucost.instrument.training_cli import run
 
     return int(run(args))
@@ -77,13 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     budgets.add_argument("rest", nargs=argparse.REMAINDER)
     budgets.set_defaults(handler=_budgets)
 
-    try:
-        from gpucost.instrument.training_cli import add_parser as add_training_parser
-    except ImportError:  # the [mlflow] extra is optional
-        pass
-    else:
-        training = add_training_parser(commands)
-        training.set_defaults(handler=_training_cost)
+    # Both modules import their optional libraries only when the command runs.
+    from gpucost.instrument.training_cli import add_parser as add_training_parser
+
+    training = add_training_parser(commands)
+    training.set_defaults(handler=_training_cost)
     from gpucost.scorecard.cli import add_parser as add_scorecard_parser
     from gpucost.scorecard.cli import run as run_scorecard
 
@@ -93,11 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["budgets"]:
+        # Everything after `budgets` belongs to the budgets CLI, `--help` included; argparse's
+        # REMAINDER would let the admin parser claim options that come first.
+        return _run_budgets(arguments[1:])
+    args = build_parser().parse_args(arguments)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
     except UserInputError as exc:
+        return fail(f"gpucost {args.command}: {exc.one_line()}")
+    except MissingExtra as exc:
         return fail(f"gpucost {args.command}: {exc.one_line()}")
 
 

@@ -17,9 +17,17 @@ from types import FrameType
 
 from gpucost import __version__
 from gpucost.cli.common import fail
-from gpucost.config import ExporterConfig, load_config_file, parse_config, parse_listen_address
+from gpucost.config import (
+    ExporterConfig,
+    check_kubeconfig_in_use,
+    load_config_file,
+    parse_config,
+    parse_listen_address,
+)
 from gpucost.durations import DurationError, parse_duration
 from gpucost.errors import ConfigError, UserInputError
+from gpucost.extras import MissingExtra, require_extra
+from gpucost.kubeconfig_check import check_pod_resources_socket
 from gpucost.logs import LOG_FORMATS, LOG_LEVELS, setup_logging
 
 __all__ = ["build_parser", "main"]
@@ -133,6 +141,12 @@ def resolve_config(args: argparse.Namespace) -> ExporterConfig:
         raise ConfigError("--web.telemetry-path", "", config.telemetry_path, "must start with /")
     if config.nvml_backend == "simulated" and not config.scenario_file:
         raise ConfigError("--simulate.scenario", "", "", "is required with --nvml.backend=simulated")
+    if args.pod_resources_socket is not None:
+        check_pod_resources_socket(args.pod_resources_socket, "--kubelet.pod-resources-socket", "")
+    if config.kubernetes.enabled:
+        # Before anything imports grpc or the kubernetes client: a bare install gets one line, not a traceback.
+        require_extra("k8s", "Kubernetes attribution (--kubernetes.enabled)")
+    check_kubeconfig_in_use(config, "--kubernetes.kubeconfig" if args.kubeconfig is not None else "")
     return config
 
 
@@ -146,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exporter = build_exporter(config)
     except _ArgumentError as exc:
         return fail(f"gpucost-exporter: {exc}")
-    except UserInputError as exc:
+    except (UserInputError, MissingExtra) as exc:
         return fail(f"gpucost-exporter: {exc.one_line()}")
     except OSError as exc:
         return fail(f"gpucost-exporter: cannot start: {exc}")
@@ -162,8 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
     exporter.start()
-    log.info("gpucost-exporter %s listening on %s%s (backend %s)", __version__, config.listen_address,
-             config.telemetry_path, config.nvml_backend)
+    # The bound port, not the configured one: with port 0 the kernel picks it and only the log tells.
+    host, _ = parse_listen_address(config.listen_address)
+    shown_host = f"[{host}]" if ":" in host else host
+    log.info("gpucost-exporter %s listening on %s:%d%s (backend %s)", __version__, shown_host,
+             exporter.server.port, config.telemetry_path, config.nvml_backend)
     while not stopping.wait(1.0):
         pass
     log.info("stopping: writing the final checkpoint")

@@ -8,22 +8,19 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import start_http_server
-
-from gpucost.budgets.server import parse_listen_address
 from gpucost.cli.common import fail
 from gpucost.errors import SourceUnavailable, UserInputError
-from gpucost.instrument.promclient import PrometheusClient, PrometheusQueryError
-from gpucost.pricing.catalog import shipped_catalog
-from gpucost.scorecard.collector import Recomputer, ScorecardHolder, build_registry
-from gpucost.scorecard.combine import Scorecard, ScorecardSettings, score_workloads
-from gpucost.scorecard.gather import GatherSettings, gather_usage
-from gpucost.scorecard.html import write_html_report
-from gpucost.scorecard.levers import GpuCandidate
-from gpucost.scorecard.prices import candidates_for
-from gpucost.scorecard.render import to_json_document, to_table_text
+from gpucost.extras import MissingExtra, require_extra
+
+if TYPE_CHECKING:
+    from gpucost.scorecard.combine import Scorecard
+
+# Reading Prometheus (httpx), the table (rich) and the HTML charts (matplotlib)
+# come with the [report] extra; they are imported only once a scorecard is
+# computed, so `gpucost --help` works on a bare install.
+REPORT_EXTRA = "report"
 
 __all__ = ["add_parser", "compute_scorecard", "main", "run"]
 
@@ -57,6 +54,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def compute_scorecard(args: argparse.Namespace) -> Scorecard:
+    from gpucost.instrument.promclient import PrometheusClient
+    from gpucost.pricing.catalog import shipped_catalog
+    from gpucost.scorecard.combine import ScorecardSettings, score_workloads
+    from gpucost.scorecard.gather import GatherSettings, gather_usage
+    from gpucost.scorecard.levers import GpuCandidate
+    from gpucost.scorecard.prices import candidates_for
+
     if not 0 <= args.commitment_discount < 1:
         raise UserInputError("--commitment-discount", "", args.commitment_discount, "must be in [0, 1)")
     if args.days <= 0 or args.tile_hours <= 0:
@@ -77,6 +81,11 @@ def compute_scorecard(args: argparse.Namespace) -> Scorecard:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    from gpucost.budgets.server import parse_listen_address
+    from gpucost.scorecard.collector import Recomputer, ScorecardHolder, build_registry
+
     holder = ScorecardHolder()
     recomputer = Recomputer(holder, lambda: compute_scorecard(args), args.recompute_minutes * 60)
     host, port = parse_listen_address(args.listen_address)
@@ -92,8 +101,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        require_extra(REPORT_EXTRA, "the scorecard (Prometheus queries, table, HTML)")
+    except MissingExtra as exc:
+        return fail(f"gpucost scorecard: {exc.one_line()}")
     if args.serve:
         return _serve(args)
+    from gpucost.instrument.promclient import PrometheusQueryError
+    from gpucost.scorecard.html import write_html_report
+    from gpucost.scorecard.render import to_json_document, to_table_text
+
     try:
         scorecard = compute_scorecard(args)
     except (SourceUnavailable, PrometheusQueryError) as exc:

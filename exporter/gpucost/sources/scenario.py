@@ -53,8 +53,16 @@ FaultKind = Literal["nvml_error", "init_error"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("nvml_error", "init_error")
 TimelineField = Literal["utilization", "memory_used_bytes", "power_watts"]
 
-_MIG_PROFILE = re.compile(r"^(\d+)g\.(\d+)gb(\+me)?$")
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$")
+# ASCII digits only: `\d` also matches digits such as "٣" and runs of any length.
+_MIG_PROFILE = re.compile(r"([0-9]{1,2})g\.([0-9]{1,5})gb(\+me)?")
+_MEMORY = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*")
+# A PiB per device is far beyond any GPU and keeps byte counts exact as floats.
+MAX_MEMORY_BYTES = 2**50
+# Ids, indexes, pids and replica counts fit a kubelet/NVML 32-bit field.
+MAX_SCENARIO_INTEGER = 2**31 - 1
+# Checking double booking walks every occurrence of a recurring pod up to the
+# scenario's end; this bounds that walk (a day of a pod recurring every second).
+MAX_POD_OCCURRENCES = 100_000
 _MEMORY_UNITS: Mapping[str, int] = {
     "B": 1,
     "KB": 10**3,
@@ -477,11 +485,17 @@ class _ScenarioParser:
         return value
 
     def number(self, value: object, key_path: str, minimum: float = 0.0, maximum: float = math.inf) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(key_path, value, "must be a number")
-        if not minimum <= value <= maximum:
+        try:
+            number = float(value)
+        except OverflowError:  # 10**400 has no float
+            raise self.fail(key_path, value, "must be a finite number") from None
+        if not math.isfinite(number):
+            raise self.fail(key_path, value, "must be a finite number")
+        if not minimum <= number <= maximum:
             raise self.fail(key_path, value, f"must be between {minimum:g} and {maximum:g}")
-        return float(value)
+        return number
 
     def positive(self, value: object, key_path: str) -> float:
         number = self.number(value, key_path)
@@ -494,17 +508,24 @@ class _ScenarioParser:
             raise self.fail(key_path, value, "must be an integer")
         if value < minimum:
             raise self.fail(key_path, value, f"must be at least {minimum}")
+        if value > MAX_SCENARIO_INTEGER:
+            raise self.fail(key_path, value, f"must be at most {MAX_SCENARIO_INTEGER}")
         return value
 
     def memory(self, value: object, key_path: str) -> int:
         """Bytes, given as an integer or a string with a unit (`80GiB`, `81920MiB`, `40GB`)."""
+        size: float | None = None
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-        if isinstance(value, str):
-            match = _MEMORY.match(value)
+            size = value
+        elif isinstance(value, str):
+            match = _MEMORY.fullmatch(value)
             if match:
-                return round(float(match.group(1)) * _MEMORY_UNITS[match.group(2) or "B"])
-        raise self.fail(key_path, value, "must be bytes: an integer or a size like 80GiB, 81920MiB, 40GB")
+                size = float(match.group(1)) * _MEMORY_UNITS[match.group(2) or "B"]
+        if size is None:
+            raise self.fail(key_path, value, "must be bytes: an integer or a size like 80GiB, 81920MiB, 40GB")
+        if not size <= MAX_MEMORY_BYTES:  # also false for inf: "9" * 400 + "GiB" parses as inf
+            raise self.fail(key_path, value, "must be at most 1 PiB")
+        return round(size)
 
     def string_map(self, value: object, key_path: str) -> dict[str, str]:
         if value is None:
@@ -673,7 +694,7 @@ class _ScenarioParser:
         if not uuid.startswith("MIG-"):
             raise self.fail(f"{key_path}.uuid", uuid, "a MIG device uuid starts with MIG- as NVML reports it")
         profile = self.text(item.get("profile"), f"{key_path}.profile")
-        match = _MIG_PROFILE.match(profile)
+        match = _MIG_PROFILE.fullmatch(profile)
         if match is None:
             raise self.fail(f"{key_path}.profile", profile, "must be a MIG profile like 3g.40gb or 1g.10gb")
         slices = int(match.group(1))
@@ -964,7 +985,17 @@ class _ScenarioParser:
     def check_no_double_booking(self, pods: Sequence[ScenarioPod], horizon: float) -> None:
         """A device id (a whole GPU, a MIG slice or one replica) is held by one pod at a time."""
         intervals: dict[str, list[tuple[float, float, int]]] = {}
+        occurrences = 0.0
         for position, pod in enumerate(pods):
+            if pod.repeat_every is not None:
+                occurrences += max(horizon - pod.start, 0.0) / pod.repeat_every
+                if not occurrences <= MAX_POD_OCCURRENCES:
+                    raise self.fail(
+                        f"pods[{position}].repeat_every",
+                        pod.repeat_every,
+                        f"recurring pods would start more than {MAX_POD_OCCURRENCES} times"
+                        f" within the scenario's {horizon:g}s",
+                    )
             device_ids = {device_id for container in pod.containers for device_id in container.device_ids}
             for begin, finish in _occurrences(pod, horizon):
                 for device_id in device_ids:
@@ -1004,7 +1035,8 @@ class _DeviceCatalog:
             return ""
         if not gpu.replicas:
             return "replica ids (::N) need sharing: time_slicing or mps on the GPU"
-        if not replica.isdigit() or int(replica) >= gpu.replicas:
+        # isascii and the length keep int() from refusing digits such as "²" or 5,000 of them.
+        if not (replica.isascii() and replica.isdigit() and len(replica) <= 10) or int(replica) >= gpu.replicas:
             return f"replica must be 0..{gpu.replicas - 1}"
         return ""
 

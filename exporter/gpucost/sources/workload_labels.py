@@ -119,7 +119,8 @@ def parse_workload_label_config(raw: object, file: str) -> WorkloadLabelConfig:
         raise ConfigError(
             file, CONFIG_SECTION, raw, "must be a mapping with `labels` and `namespace_fallback`"
         )
-    unknown = sorted(str(key) for key in raw if key not in ("labels", "namespace_fallback"))
+    # Sorted by their text, but looked up by the key itself: YAML keys may be 1, None or a date.
+    unknown = sorted((key for key in raw if key not in ("labels", "namespace_fallback")), key=str)
     if unknown:
         raise ConfigError(
             file,
