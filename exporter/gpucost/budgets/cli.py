@@ -1,10 +1,13 @@
 """`gpucost-budgets`: the budget sidecar and its one-shot commands.
 
 serve | validate FILE | plan | sync | reconcile --date | digest --team | price-sync.
-User errors are one line on stderr and exit code 2; a cloud that cannot be
-reached is one line and exit code 1.  Credentials come from the standard
-chains (AWS environment/profile/IRSA, GCP Application Default Credentials,
-SLACK_BOT_TOKEN), never from the budgets file.
+User errors (and a missing `budgets` extra) are one line on stderr and exit
+code 2; a cloud that cannot be reached is one line and exit code 1.
+Credentials come from the standard chains (AWS IRSA/profile, GCP Workload
+Identity/Application Default Credentials) or from mounted files
+(`--aws.shared-credentials-file`, `--gcp.credentials-file`,
+`--slack.bot-token-file`), never from the budgets file.  The parser imports no
+cloud library, so `--help` works without the extra.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpucost.budgets.spec import BudgetFile, Month, load_budget_file
+from gpucost.cli.common import fail
 from gpucost.errors import SourceUnavailable, UserInputError
+from gpucost.extras import MissingExtra, require_extra
+from gpucost.logs import setup_logging
 
 if TYPE_CHECKING:
     from gpucost.budgets.state import ReconciliationResult
@@ -47,6 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
     clouds.add_argument("--aws.enabled", dest="aws_enabled", action="store_true", help="sync AWS Budgets")
     clouds.add_argument("--aws.account-id", dest="aws_account_id", default="", help="default: from STS")
     clouds.add_argument("--aws.region", dest="aws_region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    clouds.add_argument(
+        "--aws.shared-credentials-file",
+        dest="aws_shared_credentials_file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="AWS shared-credentials file (INI) mounted from a Secret, where IRSA is not available",
+    )
+    clouds.add_argument(
+        "--gcp.credentials-file",
+        dest="gcp_credentials_file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="GCP service-account JSON key file mounted from a Secret, where Workload Identity is not available",
+    )
     clouds.add_argument(
         "--gcp.billing-account", dest="gcp_billing_account", default="", help="enables GCP budgets"
     )
@@ -85,7 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     prom = argparse.ArgumentParser(add_help=False)
     prom.add_argument("--prometheus.url", dest="prometheus_url", default="http://prometheus:9090")
 
-    serve = sub.add_parser("serve", parents=[common, clouds, prom], help="run the sidecar")
+    slack = argparse.ArgumentParser(add_help=False)
+    slack.add_argument(
+        "--slack.bot-token-file",
+        dest="slack_bot_token_file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file holding the Slack bot token (a mounted Secret); SLACK_BOT_TOKEN is a development fallback",
+    )
+
+    serve = sub.add_parser("serve", parents=[common, clouds, prom, slack], help="run the sidecar")
     serve.add_argument("--web.listen-address", dest="listen_address", default=":9836")
     serve.add_argument("--sync.interval", dest="sync_interval", default="1h", help="cloud budget sync period")
     serve.add_argument("--price-sync.interval", dest="price_sync_interval", default="24h")
@@ -106,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--date", dest="date", default="", help="YYYY-MM-DD (UTC), default yesterday")
     reconcile.add_argument("--reconcile.lag-hours", dest="lag_hours", type=float, default=24.0)
 
-    digest = sub.add_parser("digest", parents=[common, prom], help="send one team's Slack digest")
+    digest = sub.add_parser("digest", parents=[common, prom, slack], help="send one team's Slack digest")
     digest.add_argument("--team", required=True)
     digest.add_argument("--slack.channel", dest="slack_channel", default="")
     digest.add_argument("--slack.base-url", dest="slack_base_url", default="", help=argparse.SUPPRESS)
@@ -119,21 +151,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that run on the standard library and PyYAML alone; every other one needs the `budgets` extra.
+_WITHOUT_EXTRA = frozenset({"validate"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "info").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # The redacting handler first: every later line, a library's debug output included, passes its filter.
+    setup_logging(getattr(args, "log_level", "info"))
     try:
+        if args.command not in _WITHOUT_EXTRA:
+            require_extra("budgets", f"gpucost-budgets {args.command}")
+        _check_credential_files(args)
         return int(_COMMANDS[args.command](args))
+    except MissingExtra as err:
+        return fail(f"gpucost-budgets: {err.one_line()}")
     except UserInputError as err:
-        print(f"gpucost-budgets: {err.one_line()}", file=sys.stderr)
-        return 2
+        return fail(f"gpucost-budgets: {err.one_line()}")
     except SourceUnavailable as err:
         print(f"gpucost-budgets: {err}", file=sys.stderr)
         return 1
+
+
+def _check_credential_files(args: argparse.Namespace) -> None:
+    """Read every credential file a flag names before any work: a bad one is exit 2 at start, not a job failure."""
+    from gpucost.budgets.credentials import slack_bot_token
+
+    if getattr(args, "slack_bot_token_file", None) is not None:
+        slack_bot_token(args.slack_bot_token_file)
+    if getattr(args, "aws_shared_credentials_file", None) is not None or getattr(
+        args, "gcp_credentials_file", None
+    ) is not None:
+        from gpucost.budgets import clouds
+
+        clouds.check_credential_files(args)
 
 
 def parse_duration(text: str, flag: str) -> dt.timedelta:
@@ -201,6 +252,7 @@ def _result_line(day: dt.date, result: ReconciliationResult) -> str:
 
 
 def _digest(args: argparse.Namespace) -> int:
+    from gpucost.budgets.credentials import SLACK_TOKEN_FLAG, slack_bot_token
     from gpucost.budgets.digest import (
         default_channel,
         gather_team_digest,
@@ -211,6 +263,11 @@ def _digest(args: argparse.Namespace) -> int:
     from gpucost.budgets.prometheus_api import PrometheusClient
     from gpucost.budgets.top_saving import ScorecardTopSavings
 
+    token = slack_bot_token(args.slack_bot_token_file)  # before any query: a missing token is exit 2 at once
+    if not token and not args.dry_run:
+        raise UserInputError(
+            "", SLACK_TOKEN_FLAG, None, "name the file holding the Slack bot token (SLACK_BOT_TOKEN in development)"
+        )
     budget_file: BudgetFile | None = (
         load_budget_file(args.budgets_file) if args.budgets_file.exists() else None
     )
@@ -227,9 +284,6 @@ def _digest(args: argparse.Namespace) -> int:
         text, _blocks = render_blocks(digest)
         print(f"{channel}: {text}")
         return 0
-    token = os.environ.get("SLACK_BOT_TOKEN", "")
-    if not token:
-        raise UserInputError("", "SLACK_BOT_TOKEN", None, "set the Slack bot token in the environment")
     send_digest(make_slack_client(token, args.slack_base_url or None), channel, digest)
     return 0
 

@@ -1,6 +1,8 @@
 """Build the cloud adapters from command-line flags (clients, account ids, endpoints).
 
-Clients use the standard credential chains; `AWS_ENDPOINT_URL` (honoured by
+Clients use the standard credential chains (IRSA, Workload Identity), or the
+files named by `--aws.shared-credentials-file` and `--gcp.credentials-file`
+(read by `gpucost.budgets.credentials`); `AWS_ENDPOINT_URL` (honoured by
 boto3), `--gcp.api-endpoint` and `--gcp.bigquery-endpoint` point them elsewhere,
 e.g. at local test servers (with `GPUCOST_GCP_ANONYMOUS` set for GCP).
 """
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpucost.budgets.aws_anomaly import AwsAnomalySync
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "aws_client",
+    "check_credential_files",
+    "gcp_credentials",
     "make_aws_anomaly_sync",
     "make_aws_budget_sync",
     "make_billing_export_source",
@@ -38,10 +44,49 @@ __all__ = [
 ]
 
 
-def aws_client(service: str, region: str) -> Any:
-    import boto3
+def aws_client(args: argparse.Namespace, service: str, region: str) -> Any:
+    """A client of its own Session (sessions are not thread-safe and the jobs run in threads).
 
-    return boto3.client(service, region_name=region, config=aws_client_config())
+    `--aws.shared-credentials-file` is handed to botocore as the Session's `credentials_file`, in place of
+    ~/.aws/credentials; it is never exported to the environment.
+    """
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    credentials_file: Path | None = getattr(args, "aws_shared_credentials_file", None)
+    if credentials_file is not None:
+        core.set_config_variable("credentials_file", str(_checked_aws_credentials_file(credentials_file)))
+    return boto3.Session(botocore_session=core).client(service, region_name=region, config=aws_client_config())
+
+
+@functools.cache
+def _checked_aws_credentials_file(path: Path) -> Path:
+    from gpucost.budgets.credentials import check_aws_credentials_file
+
+    return check_aws_credentials_file(path)
+
+
+def check_credential_files(args: argparse.Namespace) -> None:
+    """Read the credential files the flags name now, so that a bad one is one line and exit 2 before any job."""
+    if getattr(args, "aws_shared_credentials_file", None) is not None:
+        _checked_aws_credentials_file(args.aws_shared_credentials_file)
+    gcp_credentials(args)
+
+
+def gcp_credentials(args: argparse.Namespace) -> Any:
+    """Credentials from `--gcp.credentials-file`, or None for Application Default Credentials."""
+    path: Path | None = getattr(args, "gcp_credentials_file", None)
+    if path is None:
+        return None
+    return _gcp_key_file_credentials(path)
+
+
+@functools.cache
+def _gcp_key_file_credentials(path: Path) -> Any:
+    from gpucost.budgets.credentials import load_gcp_credentials
+
+    return load_gcp_credentials(path)
 
 
 def aws_account_id(args: argparse.Namespace) -> str:
@@ -50,19 +95,19 @@ def aws_account_id(args: argparse.Namespace) -> str:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return str(aws_client("sts", args.aws_region).get_caller_identity()["Account"])
+        return str(aws_client(args, "sts", args.aws_region).get_caller_identity()["Account"])
     except (BotoCoreError, ClientError) as err:
         raise SourceUnavailable(f"AWS STS get_caller_identity failed (set --aws.account-id?): {err}") from err
 
 
 def make_aws_budget_sync(args: argparse.Namespace, state: SidecarState | None = None) -> AwsBudgetSync:
     # AWS Budgets is a global service served from us-east-1.
-    return AwsBudgetSync(aws_client("budgets", "us-east-1"), aws_account_id(args), state=state)
+    return AwsBudgetSync(aws_client(args, "budgets", "us-east-1"), aws_account_id(args), state=state)
 
 
-def make_aws_anomaly_sync() -> AwsAnomalySync:
+def make_aws_anomaly_sync(args: argparse.Namespace) -> AwsAnomalySync:
     # Cost Explorer (and its anomaly detection) is served from us-east-1.
-    return AwsAnomalySync(aws_client("ce", "us-east-1"))
+    return AwsAnomalySync(aws_client(args, "ce", "us-east-1"))
 
 
 def _anonymous() -> bool:
@@ -70,7 +115,9 @@ def _anonymous() -> bool:
 
 
 def make_gcp_budget_sync(args: argparse.Namespace) -> GcpBudgetSync:
-    client = make_budget_client(args.gcp_api_endpoint or None, anonymous=_anonymous())
+    client = make_budget_client(
+        args.gcp_api_endpoint or None, anonymous=_anonymous(), credentials=gcp_credentials(args)
+    )
     return GcpBudgetSync(client, args.gcp_billing_account, pubsub_topic=args.gcp_pubsub_topic)
 
 
@@ -88,7 +135,7 @@ def plan_and_apply(
         if apply:
             aws.apply(aws_plan)
         if budget_file.anomaly_detection is not None:
-            anomaly = make_aws_anomaly_sync()
+            anomaly = make_aws_anomaly_sync(args)
             anomaly_plan = anomaly.plan(budget_file)
             yield anomaly_plan.render()
             if apply:
@@ -103,8 +150,6 @@ def plan_and_apply(
 
 def make_billing_export_source(args: argparse.Namespace) -> BillingExportSource | None:
     """The GCP billing-export source when `--gcp.billing-export-table` is set; flags are checked before any call."""
-    import functools
-
     from gpucost.budgets.gcp_billing_export import (
         BillingExportSource,
         check_project,
@@ -124,7 +169,7 @@ def make_billing_export_source(args: argparse.Namespace) -> BillingExportSource 
         label_key=label_key,
         job_project=check_project(args.gcp_bigquery_project) if args.gcp_bigquery_project else table.project,
         endpoint=args.gcp_bigquery_endpoint,
-        session_factory=functools.partial(make_session, _anonymous()),
+        session_factory=functools.partial(make_session, _anonymous(), gcp_credentials(args)),
     )
 
 
@@ -140,7 +185,7 @@ def make_reconcilers(args: argparse.Namespace, state: SidecarState | None = None
     sources: list[ActualCostSource] = []
     if args.aws_enabled:
         # Cost Explorer is served from us-east-1 whatever the workload region.
-        sources.append(CostExplorerSource(aws_client("ce", "us-east-1")))
+        sources.append(CostExplorerSource(aws_client(args, "ce", "us-east-1")))
     if gcp is not None:
         sources.append(gcp)
     estimate = PrometheusEstimateSource(PrometheusClient(args.prometheus_url))
@@ -156,8 +201,8 @@ def price_providers(args: argparse.Namespace, spot_window: dt.timedelta) -> dict
 
         # The Pricing API has endpoints in us-east-1 and a few others only; prices are per region anyway.
         aws = AwsPriceSource(
-            aws_client("pricing", "us-east-1"),
-            aws_client("ec2", args.aws_region),
+            aws_client(args, "pricing", "us-east-1"),
+            aws_client(args, "ec2", args.aws_region),
             args.aws_region,
             spot_window=spot_window,
         )
@@ -166,7 +211,7 @@ def price_providers(args: argparse.Namespace, spot_window: dt.timedelta) -> dict
         from gpucost.budgets.gcp_prices import GcpPriceSource, make_catalog_client
 
         gcp = GcpPriceSource(
-            make_catalog_client(args.gcp_api_endpoint or None, _anonymous()), args.gcp_region
+            make_catalog_client(args.gcp_api_endpoint or None, _anonymous(), gcp_credentials(args)), args.gcp_region
         )
         providers["gcp"] = gcp.entries
     return providers

@@ -7,6 +7,12 @@ GPUs requested by running pods now (running work continues, nothing new
 scales up).  The quota is removed when the month rolls over or the budget is
 raised above the spend.  Dry-run logs and counts the same actions without
 writing.  `decide` is pure; `QuotaEnforcer` talks to the API server.
+
+The sidecar writes only quotas it created: ours carry the managed-by label,
+the budget's label and the month annotation.  Ownership is read again by a
+fresh GET right before each write, and a delete carries that read's uid and
+resourceVersion as preconditions, so a quota someone else made (or swapped
+in meanwhile) under the same name is never modified or deleted.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from gpucost.budgets.state import SidecarState
 from gpucost.errors import SourceUnavailable
 
 __all__ = [
+    "BUDGET_LABEL",
     "MANAGED_BY",
     "MONTH_ANNOTATION",
     "EnforcementAction",
+    "KubernetesUnavailable",
     "QuotaEnforcer",
     "decide",
     "load_core_v1",
@@ -35,10 +43,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANAGED_BY = "gpucost"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+BUDGET_LABEL = "gpucost.io/budget"
 MONTH_ANNOTATION = "gpucost.io/budget-month"
 GPU_RESOURCE = "requests.nvidia.com/gpu"
 Decision = Literal["apply_quota", "remove_quota", "none"]
-_FOREIGN = "<not managed by gpucost>"
+
+
+class KubernetesUnavailable(SourceUnavailable):
+    """No API server to talk to: neither in a cluster nor given a kubeconfig (a dry run on a laptop)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +103,24 @@ def decide(
 
 
 def load_core_v1(kubeconfig: str | None = None) -> Any:
+    """The CoreV1 client: the in-cluster service account, else `kubeconfig`, else the default kubeconfig.
+
+    Raises KubernetesUnavailable (one line) when none of them is there.
+    """
     from kubernetes import client, config
 
-    if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig)
-    else:
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            config.load_kube_config()
+    try:
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig)
+        else:
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+    except (config.ConfigException, OSError) as err:
+        where = f"--kubeconfig {kubeconfig}" if kubeconfig else "no in-cluster service account and no kubeconfig"
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise KubernetesUnavailable(f"no Kubernetes API access ({where}: {detail}); pass --kubeconfig") from err
     return client.CoreV1Api()
 
 
@@ -124,24 +146,17 @@ class QuotaEnforcer:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            existing = self._existing_quota_month(budget, namespace)
-            if existing is _FOREIGN:
-                log.warning(
-                    "enforcement: ResourceQuota %s in %s is not managed by gpucost; left alone",
-                    quota_name(budget),
-                    namespace,
-                )
-                return EnforcementAction(budget.name, namespace, "none", None, "foreign quota")
-            decision, reason = decide(budget, spend, month, existing)
+            quota = self._read_quota(budget, namespace)
+            if quota is not None and not _owned(quota, budget):
+                return self._leave_foreign(budget, namespace)
+            decision, reason = decide(budget, spend, month, _quota_month(quota) if quota is not None else None)
             gpus: int | None = None
             if decision == "apply_quota":
                 gpus = self._gpus_in_use(namespace)
-                if not self._dry_run:
-                    self._api.create_namespaced_resource_quota(
-                        namespace, self._quota_body(budget, gpus, month)
-                    )
-            elif decision == "remove_quota" and not self._dry_run:
-                self._api.delete_namespaced_resource_quota(quota_name(budget), namespace)
+                if not self._dry_run and not self._create(budget, namespace, gpus, month):
+                    return self._leave_foreign(budget, namespace)
+            elif decision == "remove_quota" and not self._dry_run and not self._delete_owned(budget, namespace):
+                return self._leave_foreign(budget, namespace)
         except ApiException as err:
             self._state.set_provider_up("kubernetes", "enforcement", False)
             raise SourceUnavailable(
@@ -162,20 +177,70 @@ class QuotaEnforcer:
             )
         return EnforcementAction(budget.name, namespace, decision, gpus, reason)
 
-    def _existing_quota_month(self, budget: Budget, namespace: str) -> str | None:
+    def _leave_foreign(self, budget: Budget, namespace: str) -> EnforcementAction:
+        log.warning(
+            "enforcement: ResourceQuota %s in %s is not managed by gpucost-budgets "
+            "(it lacks %s=%s, %s=%s or %s); left alone",
+            quota_name(budget),
+            namespace,
+            MANAGED_BY_LABEL,
+            MANAGED_BY,
+            BUDGET_LABEL,
+            budget.name,
+            MONTH_ANNOTATION,
+        )
+        self._state.set_provider_up("kubernetes", "enforcement", True)
+        return EnforcementAction(budget.name, namespace, "none", None, "foreign quota")
+
+    def _read_quota(self, budget: Budget, namespace: str) -> Any | None:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            quota = self._api.read_namespaced_resource_quota(quota_name(budget), namespace)
+            return self._api.read_namespaced_resource_quota(quota_name(budget), namespace)
         except ApiException as err:
             if err.status == 404:
                 return None
             raise
-        labels = quota.metadata.labels or {}
-        if labels.get("app.kubernetes.io/managed-by") != MANAGED_BY:
-            return _FOREIGN  # someone else's quota of the same name: never touch or replace it
-        annotations: Mapping[str, str] = quota.metadata.annotations or {}
-        return annotations.get(MONTH_ANNOTATION, "")
+
+    def _create(self, budget: Budget, namespace: str, gpus: int, month: Month) -> bool:
+        """Create our quota; False when a quota of that name exists by now (it is never replaced)."""
+        from kubernetes.client.exceptions import ApiException
+
+        if self._read_quota(budget, namespace) is not None:  # the fresh GET before the write
+            return False
+        try:
+            self._api.create_namespaced_resource_quota(namespace, self._quota_body(budget, gpus, month))
+        except ApiException as err:
+            if err.status == 409:  # created by someone else between our GET and our POST
+                return False
+            raise
+        return True
+
+    def _delete_owned(self, budget: Budget, namespace: str) -> bool:
+        """Delete our quota; False when the quota there now is not ours.
+
+        The fresh GET proves ownership; its uid and resourceVersion as preconditions make the API server
+        refuse the delete (409) if the object was replaced or changed after that GET.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        quota = self._read_quota(budget, namespace)
+        if quota is None:
+            return True  # already gone, which is what the action wanted
+        if not _owned(quota, budget):
+            return False
+        preconditions = {"uid": quota.metadata.uid, "resourceVersion": quota.metadata.resource_version}
+        try:
+            self._api.delete_namespaced_resource_quota(
+                quota_name(budget), namespace, body={"preconditions": preconditions}
+            )
+        except ApiException as err:
+            if err.status == 404:
+                return True
+            if err.status == 409:
+                return False
+            raise
+        return True
 
     def _gpus_in_use(self, namespace: str) -> int:
         pods = self._api.list_namespaced_pod(namespace)
@@ -196,8 +261,24 @@ class QuotaEnforcer:
             "kind": "ResourceQuota",
             "metadata": {
                 "name": quota_name(budget),
-                "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, "gpucost.io/budget": budget.name},
+                "labels": {MANAGED_BY_LABEL: MANAGED_BY, BUDGET_LABEL: budget.name},
                 "annotations": {MONTH_ANNOTATION: str(month)},
             },
             "spec": {"hard": {GPU_RESOURCE: str(gpus)}},
         }
+
+
+def _owned(quota: Any, budget: Budget) -> bool:
+    """Whether this is a quota the sidecar created for `budget`: all three of its marks, not the generic label alone."""
+    labels: Mapping[str, str] = quota.metadata.labels or {}
+    annotations: Mapping[str, str] = quota.metadata.annotations or {}
+    return (
+        labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+        and labels.get(BUDGET_LABEL) == budget.name
+        and bool(annotations.get(MONTH_ANNOTATION))
+    )
+
+
+def _quota_month(quota: Any) -> str:
+    annotations: Mapping[str, str] = quota.metadata.annotations or {}
+    return annotations.get(MONTH_ANNOTATION, "")

@@ -221,14 +221,18 @@ def _short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def make_session(anonymous: bool) -> requests.Session:
-    """An HTTP session with Application Default Credentials (read-only BigQuery scope), or none for local fakes."""
+def make_session(anonymous: bool, credentials: Any = None) -> requests.Session:
+    """An HTTP session with `credentials` (a key file's) or Application Default Credentials (read-only BigQuery
+    scope), or none for local fakes."""
     if anonymous:
         return requests.Session()
     import google.auth
     from google.auth.transport.requests import AuthorizedSession
 
-    credentials, _project = google.auth.default(scopes=[BIGQUERY_READONLY_SCOPE])
+    if credentials is None:
+        credentials, _project = google.auth.default(scopes=[BIGQUERY_READONLY_SCOPE])
+    else:  # the key file's credentials come with the broad scope; this session only reads BigQuery
+        credentials = credentials.with_scopes([BIGQUERY_READONLY_SCOPE])
     return AuthorizedSession(credentials)  # type: ignore[no-untyped-call]  # google-auth lacks annotations here
 
 

@@ -90,7 +90,9 @@ def gcp_call_errors() -> tuple[type[BaseException], ...]:
     return (exceptions.GoogleAPIError, requests.RequestException, auth_exceptions.GoogleAuthError)
 
 
-def make_budget_client(api_endpoint: str | None = None, anonymous: bool = False) -> Any:
+def make_budget_client(
+    api_endpoint: str | None = None, anonymous: bool = False, credentials: Any = None
+) -> Any:
     """A REST BudgetServiceClient; credentials from Application Default Credentials unless `anonymous`."""
     from google.cloud.billing import budgets_v1
 
@@ -101,6 +103,8 @@ def make_budget_client(api_endpoint: str | None = None, anonymous: bool = False)
         from google.auth.credentials import AnonymousCredentials
 
         kwargs["credentials"] = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth lacks annotations here
+    elif credentials is not None:  # a key file (--gcp.credentials-file) instead of the ADC chain
+        kwargs["credentials"] = credentials
     return budgets_v1.BudgetServiceClient(**kwargs)
 
 

@@ -60,7 +60,9 @@ class SkuPrice:
     usd_per_gpu_hour: float
 
 
-def make_catalog_client(api_endpoint: str | None = None, anonymous: bool = False) -> Any:
+def make_catalog_client(
+    api_endpoint: str | None = None, anonymous: bool = False, credentials: Any = None
+) -> Any:
     from google.cloud import billing_v1
 
     kwargs: dict[str, Any] = {"transport": "rest"}
@@ -70,6 +72,8 @@ def make_catalog_client(api_endpoint: str | None = None, anonymous: bool = False
         from google.auth.credentials import AnonymousCredentials
 
         kwargs["credentials"] = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth lacks annotations here
+    elif credentials is not None:  # a key file (--gcp.credentials-file) instead of the ADC chain
+        kwargs["credentials"] = credentials
     return billing_v1.CloudCatalogClient(**kwargs)
 
 

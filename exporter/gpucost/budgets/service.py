@@ -3,9 +3,10 @@
 Jobs: reload the budgets file (every few seconds), cloud budget sync,
 AWS anomaly detection sync and spend read-back (hourly), enforcement (with each sync), price sync (daily),
 reconciliation per cloud (daily at `--reconcile.hour` UTC, and once at start), the
-weekly Slack digest with the scorecard's top saving (when SLACK_BOT_TOKEN is set).  A job that fails marks its
-provider down and the others keep running; each provider's jobs run in a thread of their own, so a cloud API
-that hangs delays nothing else.
+weekly Slack digest with the scorecard's top saving (when a bot token is given: `--slack.bot-token-file`, or
+SLACK_BOT_TOKEN in development).  A job that fails marks its provider down and the others keep running; each
+provider's jobs run in a thread of their own, so a cloud API that hangs delays nothing else.  A job that cannot
+run where the sidecar runs (enforcement outside a cluster) says so in one warning line and reports down.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import os
 import signal
 import threading
 import time
@@ -32,7 +32,7 @@ from gpucost.budgets.spec import Budget, Month
 from gpucost.budgets.state import SidecarState
 from gpucost.errors import GpucostError, SourceUnavailable
 
-__all__ = ["Job", "run_service", "start_job_threads"]
+__all__ = ["Job", "JobDisabled", "run_service", "start_job_threads"]
 
 log = logging.getLogger(__name__)
 DurationParser = Callable[[str, str], dt.timedelta]
@@ -45,6 +45,10 @@ class Job:
     feature: str
     due: Callable[[dt.datetime], bool]
     run: Callable[[dt.datetime], None]
+
+
+class JobDisabled(GpucostError):
+    """The job cannot run in this environment; it logged why once, and its feature reports down quietly."""
 
 
 def _every(period: dt.timedelta) -> Callable[[dt.datetime], bool]:
@@ -77,6 +81,9 @@ def _daily_at(hour: int) -> Callable[[dt.datetime], bool]:
 def _run_guarded(job: Job, state: SidecarState, now: dt.datetime) -> None:
     try:
         job.run(now)
+    except JobDisabled:
+        state.set_provider_up(job.provider, job.feature, False)
+        return
     except GpucostError as err:
         log.error("%s failed: %s", job.name, err)
         state.set_provider_up(job.provider, job.feature, False)
@@ -117,7 +124,7 @@ def build_jobs(args: argparse.Namespace, state: SidecarState, parse_duration: Du
             if budget_file is None or budget_file.anomaly_detection is None:
                 return
             if not anomaly_holder:
-                anomaly_holder.append(clouds.make_aws_anomaly_sync())
+                anomaly_holder.append(clouds.make_aws_anomaly_sync(args))
             plan = anomaly_holder[0].plan(budget_file)
             log.info("aws anomaly detection plan:\n%s", plan.render())
             if apply:
@@ -200,13 +207,21 @@ def _enforcement_jobs(args: argparse.Namespace, state: SidecarState, period: dt.
         return sum(value for _labels, value in prometheus.query(spend_query(budget)))
 
     def enforce(now: dt.datetime) -> None:
-        from gpucost.budgets.enforcement import QuotaEnforcer, load_core_v1
+        from gpucost.budgets.enforcement import KubernetesUnavailable, QuotaEnforcer, load_core_v1
 
         budget_file = state.budgets()
         if budget_file is None or not any(b.enforce == "quota" for b in budget_file.budgets):
             return
         if "enforcer" not in holder:
-            holder["enforcer"] = QuotaEnforcer(load_core_v1(args.kubeconfig), state, dry_run=args.dry_run)
+            try:
+                core_v1 = load_core_v1(args.kubeconfig)
+            except KubernetesUnavailable as err:
+                # Expected on a laptop (`serve --dry-run`): say it once, retry each period (a kubeconfig may appear).
+                if "warned" not in holder:
+                    holder["warned"] = True
+                    log.warning("enforcement is off: %s", err)
+                raise JobDisabled(str(err)) from err
+            holder["enforcer"] = QuotaEnforcer(core_v1, state, dry_run=args.dry_run)
         enforcer = holder["enforcer"]
         assert isinstance(enforcer, QuotaEnforcer)
         enforcer.run(budget_file, spend_of, now)
@@ -215,7 +230,9 @@ def _enforcement_jobs(args: argparse.Namespace, state: SidecarState, period: dt.
 
 
 def _digest_jobs(args: argparse.Namespace, state: SidecarState) -> list[Job]:
-    token = os.environ.get("SLACK_BOT_TOKEN", "")
+    from gpucost.budgets.credentials import slack_bot_token
+
+    token = slack_bot_token(getattr(args, "slack_bot_token_file", None))
     if not token:
         return []
     from gpucost.budgets.digest import default_channel, gather_team_digest, make_slack_client, send_digest
