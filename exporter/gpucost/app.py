@@ -26,7 +26,7 @@ from gpucost.sources.workload_labels import (
     WorkloadLabelMapper,
     parse_workload_label_config,
 )
-from gpucost.state import StateFile
+from gpucost.state import StateFile, StateFileLocked
 
 __all__ = ["Exporter", "build_exporter"]
 
@@ -114,6 +114,21 @@ def _providers(
     return StaticAllocationProvider(allocations), StaticMetadataProvider(list(pods.values()), node)
 
 
+def _locked_state_file(config: ExporterConfig, node_name: str) -> StateFile | None:
+    """The checkpoint, locked for this process's lifetime; a second exporter on it is a user error."""
+    if not config.state_file:
+        return None
+    state = StateFile(config.state_file, node_name=node_name)
+    try:
+        state.lock()
+    except StateFileLocked as exc:
+        raise ConfigError("--state.file", "", config.state_file, str(exc)) from None
+    except OSError as exc:
+        # Not fatal: the checkpoint writes will fail too and show in the health metrics.
+        log.warning("cannot lock %s: %s; running without the single-writer check", state.lock_path, exc)
+    return state
+
+
 def build_exporter(config: ExporterConfig) -> Exporter:
     """Build everything; raises ConfigError for user errors and OSError when the port is taken."""
     pricing = parse_pricing_settings(config.pricing_raw, config.file)
@@ -133,13 +148,17 @@ def build_exporter(config: ExporterConfig) -> Exporter:
         retention_seconds=config.retention_seconds,
         max_gap_seconds=config.max_gap_seconds,
     )
-    state = StateFile(config.state_file) if config.state_file else None
+    # The node name before the first API server answer: the metadata provider's (scenario, static)
+    # or the configured one ($NODE_NAME); the checkpoint is refused when written on another node.
+    state = _locked_state_file(config, metadata.node().name or node_name_from_env(config))
     sampler = Sampler(settings, backend, allocations, metadata, prices, WorkloadLabelMapper(label_config), state)
     host, port = parse_listen_address(config.listen_address)
     try:
         server = ExporterServer(host, port, sampler.snapshot, sampler.readiness_problems,
                                 config.telemetry_path, web)
     except OSError as exc:
+        if state is not None:
+            state.release()
         raise ConfigError("--web.listen-address", "", config.listen_address,
                           f"cannot listen: {exc.strerror or exc}") from None
     return Exporter(sampler, server, prices)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gpucost.model import DeviceAllocation, GpuDevice, NodeInfo, PodMeta, SharingMode
+from gpucost.sources.truncation import TruncationCounts, zero_counts
 
 __all__ = [
     "AllocationProvider",
@@ -20,6 +21,8 @@ __all__ = [
     "MetadataProvider",
     "StaticAllocationProvider",
     "StaticMetadataProvider",
+    "TruncationReporter",
+    "truncation_counts",
 ]
 
 
@@ -55,6 +58,26 @@ class MetadataProvider(Protocol):
     def node(self) -> NodeInfo: ...
 
     def pid_to_pod_uid(self) -> Callable[[int], str | None] | None: ...
+
+
+@runtime_checkable
+class TruncationReporter(Protocol):
+    """A provider that cuts oversized source data reports how often, by (source, reason).
+
+    Optional: providers that read nothing unbounded (static, scenario) do not implement it.
+    """
+
+    def truncation_counts(self) -> TruncationCounts: ...
+
+
+def truncation_counts(*providers: object) -> dict[tuple[str, str], int]:
+    """Every known cut from zero, plus what the reporting providers counted (for the snapshot)."""
+    counts = zero_counts()
+    for provider in providers:
+        if isinstance(provider, TruncationReporter):
+            for key, count in provider.truncation_counts().items():
+                counts[key] = counts.get(key, 0) + count
+    return counts
 
 
 class StaticAllocationProvider:

@@ -26,6 +26,7 @@ class HealthBoard:
         self._clock = clock
         self._health: dict[str, CollectorHealth] = {}
         self._last_error: dict[str, str] = {}
+        self._ever_succeeded: set[str] = set()
 
     def run(self, collector: str, step: Callable[[], T], fallback: T) -> T:
         """Run `step`; on any failure record it and return `fallback`."""
@@ -46,9 +47,16 @@ class HealthBoard:
         elif success and previous:
             log.info("collector %s recovered", collector)
         self._last_error[collector] = "" if success else error
+        if success:
+            self._ever_succeeded.add(collector)
 
     def last_error(self, collector: str) -> str:
         return self._last_error.get(collector, "")
+
+    def never_succeeded(self) -> dict[str, str]:
+        """Collectors that were tried but have not succeeded once since start, with their last error."""
+        return {name: self._last_error.get(name, "") for name in sorted(self._health)
+                if name not in self._ever_succeeded}
 
     def snapshot(self) -> tuple[CollectorHealth, ...]:
         return tuple(self._health[name] for name in sorted(self._health))

@@ -14,10 +14,13 @@ from gpucost.errors import ConfigError, SourceUnavailable
 from gpucost.model import NodeInfo, PodMeta
 from gpucost.sampler import GpuSource
 from gpucost.sources.apiserver import ApiServerSource, resolve_node_name
+from gpucost.sources.kept_metadata import KeptKeys
 from gpucost.sources.podresources.client import PodResourcesClient
 from gpucost.sources.podresources.provider import PodResourcesAllocationProvider
 from gpucost.sources.podresources.source import PodResourcesSource
 from gpucost.sources.procfs import pod_uid_for_pid
+from gpucost.sources.truncation import TruncationCounts
+from gpucost.sources.workload_labels import DEFAULT_WORKLOAD_LABEL_CONFIG, parse_workload_label_config
 
 __all__ = ["ApiServerMetadataProvider", "kubernetes_providers"]
 
@@ -44,6 +47,10 @@ class ApiServerMetadataProvider:
         if not self._source.healthy:
             # Cached labels keep serving; the health metric shows the outage.
             raise SourceUnavailable(self._source.last_error or "API server unreachable")
+        if not self._source.synced:
+            # Not a success until the first list arrived: an API server that never answers must show
+            # as "never answered" on /readyz, not as healthy with empty labels.
+            raise SourceUnavailable(self._source.last_error or "waiting for the first list from the API server")
 
     def pod(self, namespace: str, pod: str) -> PodMeta | None:
         return self._source.pod(namespace, pod)
@@ -53,6 +60,9 @@ class ApiServerMetadataProvider:
 
     def node(self) -> NodeInfo:
         return self._last_node
+
+    def truncation_counts(self) -> TruncationCounts:
+        return self._source.truncation_counts()
 
     def pod_uids(self) -> Mapping[tuple[str, str], str]:
         return {(p.namespace, p.pod): p.uid for p in self._source.pods()}
@@ -74,8 +84,15 @@ def kubernetes_providers(config: ExporterConfig, backend: GpuSource) -> tuple[Al
     if not node_name:
         raise ConfigError(config.file or "--kubernetes.node-name", "kubernetes.node_name", "",
                           "is required with Kubernetes attribution (or set NODE_NAME from the downward API)")
+    # Keep only the pod and namespace labels/annotations the workload-label mapping reads.
+    label_config = (
+        DEFAULT_WORKLOAD_LABEL_CONFIG
+        if config.workload_labels_raw is None
+        else parse_workload_label_config(config.workload_labels_raw, config.file)
+    )
     metadata = ApiServerMetadataProvider(
-        ApiServerSource(node_name, kubeconfig=k8s.kubeconfig or None),
+        ApiServerSource(node_name, kubeconfig=k8s.kubeconfig or None,
+                        kept_keys=KeptKeys.for_workload_labels(label_config)),
         k8s.host_proc,
         k8s.per_process,
     )

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from gpucost import __version__
-from gpucost.attribution import AllocationProvider, AllocationView, MetadataProvider
+from gpucost.attribution import AllocationProvider, AllocationView, MetadataProvider, truncation_counts
 from gpucost.engine.ledger import Ledger
 from gpucost.engine.tick import TickInputs, run_tick, sharing_mode
 from gpucost.errors import SourceUnavailable
@@ -30,6 +30,8 @@ __all__ = ["GpuSource", "LabelMapper", "PriceSource", "Sampler", "SamplerSetting
 log = logging.getLogger("gpucost.sampler")
 
 UNPRICED = PriceQuote(0.0, "unpriced", detail="no price resolved yet")
+# Health entries that are not data sources: a failing checkpoint write does not make the metrics wrong.
+NOT_SOURCES = frozenset({"state"})
 
 
 class GpuSource(Protocol):
@@ -144,6 +146,8 @@ class Sampler:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.checkpoint()
+        if self._state_file is not None:
+            self._state_file.release()
         if self._gpu_started:
             self._gpus.close()
 
@@ -166,11 +170,19 @@ class Sampler:
         return self._gpu_started and self._version > 0
 
     def readiness_problems(self) -> list[str]:
+        """Why the exporter should not be in the Service yet: a source that never answered since start.
+
+        Once a source has answered, its later faults show in the health metrics
+        only: one flaky source must not pull every node's exporter out of the Service.
+        """
         problems = []
         if not self._gpu_started:
             problems.append(f"gpu backend not started: {self._health.last_error('nvml') or 'starting'}")
         if self._version == 0:
             problems.append("no sampling tick completed yet")
+        for collector, error in self._health.never_succeeded().items():
+            if collector not in NOT_SOURCES and not (collector == "nvml" and not self._gpu_started):
+                problems.append(f"{collector}: never answered: {error}")
         return problems
 
     def snapshot(self) -> ExporterSnapshot:
@@ -239,6 +251,8 @@ class Sampler:
             for cost in costs:
                 self._ledger.record(cost, workload, wall)
             self._count_energy(samples, seconds)
+            if samples is not no_samples:  # only a device list that NVML just gave says which GPUs are gone
+                self._ledger.mark_present((d.uuid for d in devices), wall)
             self._ledger.expire(wall)
         self._last_tick = clock
         self._publish(samples, prices, view, workload)
@@ -317,6 +331,7 @@ class Sampler:
             catalog_source=self._prices.catalog_source,
             catalog_as_of_timestamp=_as_of_timestamp(self._prices.catalog_as_of),
             build_version=__version__,
+            source_truncated=truncation_counts(self._allocations, self._metadata),
         )
 
     def _owners(self, view: AllocationView) -> tuple[PodOwner, ...]:
@@ -338,7 +353,8 @@ class Sampler:
             try:
                 self._state_file.save(state_ledger, self._last_tick)
             except OSError as exc:
-                self._health.record("state", False, 0.0, f"checkpoint failed: {exc}")
+                # The text is stable across attempts (no temp file name): one log line per change, not per tick.
+                self._health.record("state", False, 0.0, str(exc))
                 return
         self._health.record("state", True, 0.0)
         self._checkpoint_at = self._last_tick

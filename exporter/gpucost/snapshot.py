@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gpucost.engine.ledger import LedgerSnapshot
 from gpucost.model import GpuDevice, GpuSample, PriceQuote, SharingMode
+from gpucost.sources.truncation import zero_counts
 
 __all__ = ["CollectorHealth", "DeviceView", "ExporterSnapshot", "PodOwner"]
 
@@ -52,3 +53,5 @@ class ExporterSnapshot:
     catalog_source: str = ""
     catalog_as_of_timestamp: float = 0.0
     build_version: str = ""
+    # (source, reason) -> how often the sources cut oversized data; every known cut, from zero.
+    source_truncated: Mapping[tuple[str, str], int] = field(default_factory=zero_counts)

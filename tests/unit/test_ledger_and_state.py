@@ -94,3 +94,32 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     state.save(_ledger_with_one_tick(), 1.0)
     state.save(_ledger_with_one_tick(), 2.0)
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["state.json"]
+
+
+def test_a_gpu_that_is_gone_expires_after_the_retention_and_present_ones_stay() -> None:
+    ledger = Ledger(LABELS, retention_seconds=600)
+    for uuid in ("GPU-a", "GPU-b"):
+        ledger.record(split_device_cost(DeviceTick(uuid, 3600.0, 10, 0.5, [])), {}, 100.0)
+        ledger.add_energy(uuid, 5.0)
+    ledger.mark_present(["GPU-a", "GPU-b"], 100.0)
+    ledger.mark_present(["GPU-a"], 200.0)  # GPU-b was removed from the node
+    ledger.expire(now=650.0)
+    assert sorted(ledger.gpus) == ["GPU-a", "GPU-b"], "scrapes still need the gone GPU's final values"
+    ledger.mark_present(["GPU-a"], 701.0)
+    ledger.expire(now=701.0)
+    assert sorted(ledger.gpus) == ["GPU-a"]
+
+
+def test_gpu_presence_survives_a_restart_so_a_gone_gpu_still_expires(tmp_path: Path) -> None:
+    ledger = Ledger(LABELS, retention_seconds=600)
+    for uuid in ("GPU-a", "GPU-b"):
+        ledger.record(split_device_cost(DeviceTick(uuid, 3600.0, 10, 0.5, [])), {}, 100.0)
+    ledger.mark_present(["GPU-a"], 100.0)
+    state = StateFile(tmp_path / "state.json")
+    state.save(ledger, last_tick=100.0)
+    restored = state.load(LABELS, 600)
+    assert restored is not None
+    again = restored[0]
+    assert again.snapshot() == ledger.snapshot()
+    again.expire(now=701.0)
+    assert sorted(again.gpus) == ["GPU-a"]

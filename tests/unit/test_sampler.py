@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
-from gpucost.attribution import AllocationView, StaticMetadataProvider
+from gpucost.attribution import AllocationView, MetadataProvider, StaticMetadataProvider
 from gpucost.errors import SourceUnavailable
 from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta, PriceQuote
 from gpucost.sampler import Sampler, SamplerSettings
@@ -24,6 +25,7 @@ class FakeGpus:
         self.clock = 1000.0
         self.failing: set[str] = set()
         self.init_failures = 0
+        self.present = list(GPUS)
 
     def start(self) -> None:
         if self.init_failures > 0:
@@ -37,7 +39,7 @@ class FakeGpus:
         return self.clock
 
     def devices(self) -> Sequence[GpuDevice]:
-        return GPUS
+        return self.present
 
     def sample(self, device: GpuDevice) -> GpuSample:
         if device.uuid in self.failing:
@@ -76,8 +78,9 @@ class TeamLabels:
         return (pod.labels.get("team", ""),) if pod else ("",)
 
 
-def _sampler(gpus: FakeGpus, allocations: FakeAllocations, state: StateFile | None = None) -> Sampler:
-    metadata = StaticMetadataProvider([PodMeta("ml", "job", labels={"team": "research"})], NodeInfo())
+def _sampler(gpus: FakeGpus, allocations: FakeAllocations, state: StateFile | None = None,
+             metadata: MetadataProvider | None = None) -> Sampler:
+    metadata = metadata or StaticMetadataProvider([PodMeta("ml", "job", labels={"team": "research"})], NodeInfo())
     return Sampler(SamplerSettings(("team",)), gpus, allocations, metadata, FlatPrices(), TeamLabels(), state,
                    wall_clock=lambda: gpus.clock)
 
@@ -188,3 +191,76 @@ def test_retention_counts_wall_time_even_when_the_gpu_clock_runs_faster() -> Non
     gpus.clock += 1
     sampler.tick()
     assert not sampler.snapshot().ledger.containers
+
+
+def test_a_gpu_removed_from_the_node_stops_being_exported_after_the_retention() -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    sampler = _sampler(gpus, allocations)
+    sampler.tick()
+    gpus.clock += 10
+    sampler.tick()
+    gpus.present = GPUS[:2]
+    gpus.clock += 61  # the device list is refreshed every minute
+    sampler.tick()
+    assert "GPU-2" in sampler.snapshot().ledger.gpus, "its final values stay for the retention"
+    gpus.clock += 600
+    sampler.tick()
+    assert sorted(sampler.snapshot().ledger.gpus) == ["GPU-0", "GPU-1"]
+
+
+def test_a_failing_checkpoint_write_warns_once_not_once_per_tick(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.json"
+    path.mkdir()
+    (path / "occupied").write_text("the rename onto a non-empty directory fails every time")
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    sampler = _sampler(gpus, allocations, StateFile(path))
+    with caplog.at_level(logging.WARNING, logger="gpucost.health"):
+        for _ in range(3):
+            sampler.tick()
+            gpus.clock += 31
+    warnings = [r.getMessage() for r in caplog.records if r.name == "gpucost.health"]
+    assert len(warnings) == 1, warnings
+    assert f"cannot write checkpoint {path}" in warnings[0]
+    assert _health(sampler)["state"] is False
+
+
+def test_readiness_reports_a_source_that_never_answered_since_start() -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    allocations.fail = True
+    sampler = _sampler(gpus, allocations)
+    sampler.tick()
+    gpus.clock += 1
+    sampler.tick()
+    assert sampler.readiness_problems() == ["podresources: never answered: SourceUnavailable: kubelet socket missing"]
+
+
+class UnreachableApiServer(StaticMetadataProvider):
+    name = "kubernetes"
+
+    def refresh(self, now: float) -> None:
+        raise SourceUnavailable("connection refused")
+
+
+def test_readiness_reports_an_api_server_that_never_answered() -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    sampler = _sampler(gpus, allocations, metadata=UnreachableApiServer([], NodeInfo()))
+    sampler.tick()
+    assert sampler.readiness_problems() == ["apiserver: never answered: SourceUnavailable: connection refused"]
+
+
+def test_once_a_source_answered_a_later_fault_shows_in_health_but_keeps_readiness() -> None:
+    gpus, allocations = FakeGpus(), FakeAllocations()
+    allocations.fail = True
+    sampler = _sampler(gpus, allocations)
+    sampler.tick()
+    allocations.fail = False
+    gpus.clock += 1
+    sampler.tick()
+    assert sampler.readiness_problems() == []
+    allocations.fail = True
+    gpus.clock += 1
+    sampler.tick()
+    assert _health(sampler)["podresources"] is False
+    assert sampler.readiness_problems() == [], "one flaky source must not pull the exporter out of the Service"

@@ -23,6 +23,7 @@ from gpucost.model import ContainerRef
 __all__ = [
     "ContainerCounters",
     "ContainerKey",
+    "ForeignStateError",
     "GpuCounters",
     "Ledger",
     "LedgerSnapshot",
@@ -32,11 +33,17 @@ __all__ = [
 ]
 
 STATE_FORMAT = "gpucost-ledger"
-STATE_VERSION = 1
+# Version 2 added the owner (node name, GPUs present) and each GPU's last-seen time.
+STATE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class StateFormatError(ValueError):
     """The state file is not a gpucost ledger of a version we can read."""
+
+
+class ForeignStateError(StateFormatError):
+    """The state file is a valid ledger, but another node's: its GPUs are not ours to export."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -58,6 +65,8 @@ class GpuCounters:
     allocated_usd: float = 0.0
     unallocated_usd: float = 0.0
     energy_joules: float = 0.0
+    # Wall time the GPU was last on this node; a gone GPU's series expire like a gone container's.
+    last_seen: float = 0.0
 
 
 @dataclass(slots=True)
@@ -90,6 +99,8 @@ class Ledger:
     gpus: dict[str, GpuCounters] = field(default_factory=dict)
     containers: dict[ContainerKey, ContainerCounters] = field(default_factory=dict)
     workloads: dict[WorkloadKey, WorkloadCounters] = field(default_factory=dict)
+    # The GPUs on the node at the last look; None until someone looked (then no GPU is known to be gone).
+    present: frozenset[str] | None = None
 
     def record(
         self,
@@ -100,6 +111,7 @@ class Ledger:
         """Add one tick's split of one device.  Missing workload values become ""."""
         empty = ("",) * len(self.workload_label_names)
         gpu = self.gpus.setdefault(device_cost.uuid, GpuCounters())
+        gpu.last_seen = max(gpu.last_seen, now)
         gpu.cost_usd += device_cost.cost_usd
         gpu.unallocated_usd += device_cost.unallocated_usd
         for holder in device_cost.holders:
@@ -124,17 +136,30 @@ class Ledger:
         if joules > 0.0 and math.isfinite(joules):
             self.gpus.setdefault(uuid, GpuCounters()).energy_joules += joules
 
+    def mark_present(self, uuids: Iterable[str], now: float) -> None:
+        """The GPUs on the node now: they stay exported; any other GPU starts its retention countdown."""
+        self.present = frozenset(uuids)
+        for uuid in self.present:
+            gpu = self.gpus.get(uuid)
+            if gpu is not None:
+                gpu.last_seen = max(gpu.last_seen, now)
+
     def expire(self, now: float) -> int:
-        """Drop container series not updated for the retention time; returns how many."""
+        """Drop container series not updated, and gone GPUs not seen, for the retention time; returns how many."""
         cutoff = now - self.retention_seconds
         stale = [key for key, counters in self.containers.items() if counters.last_update < cutoff]
         for key in stale:
             del self.containers[key]
-        return len(stale)
+        gone: list[str] = []
+        if self.present is not None:
+            gone = [uuid for uuid, gpu in self.gpus.items() if uuid not in self.present and gpu.last_seen < cutoff]
+        for uuid in gone:
+            del self.gpus[uuid]
+        return len(stale) + len(gone)
 
     def snapshot(self) -> LedgerSnapshot:
         return LedgerSnapshot(
-            gpus={k: GpuCounters(v.cost_usd, v.allocated_usd, v.unallocated_usd, v.energy_joules)
+            gpus={k: GpuCounters(v.cost_usd, v.allocated_usd, v.unallocated_usd, v.energy_joules, v.last_seen)
                   for k, v in self.gpus.items()},
             containers={k: ContainerCounters(v.active_usd, v.idle_usd, v.gpu_seconds, v.last_update)
                         for k, v in self.containers.items()},
@@ -143,13 +168,15 @@ class Ledger:
 
     # --- persistence (plain values; the file I/O lives in gpucost.state) -------
 
-    def to_state(self, last_tick: float) -> dict[str, Any]:
+    def to_state(self, last_tick: float, node_name: str = "") -> dict[str, Any]:
         return {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
+            "node": node_name,
+            "gpus_present": None if self.present is None else sorted(self.present),
             "last_tick": last_tick,
             "workload_label_names": list(self.workload_label_names),
-            "gpus": {uuid: [c.cost_usd, c.allocated_usd, c.unallocated_usd, c.energy_joules]
+            "gpus": {uuid: [c.cost_usd, c.allocated_usd, c.unallocated_usd, c.energy_joules, c.last_seen]
                      for uuid, c in self.gpus.items()},
             "containers": [
                 [k.container.namespace, k.container.pod, k.container.container, k.uuid, list(k.workload),
@@ -162,54 +189,127 @@ class Ledger:
 
     @classmethod
     def from_state(
-        cls, state: object, workload_label_names: tuple[str, ...], retention_seconds: float
+        cls,
+        state: object,
+        workload_label_names: tuple[str, ...],
+        retention_seconds: float,
+        node_name: str | None = None,
     ) -> tuple[Ledger, float]:
-        """Rebuild a ledger; raises StateFormatError for anything that is not ours.
+        """Rebuild a ledger; raises StateFormatError (and nothing else) for anything that is not ours.
 
+        Every field is type-checked: the file may be anything (a crash, a bad disk,
+        a hand edit), and one exception escaping here would crash every start.
+        With `node_name`, a checkpoint written on another node raises ForeignStateError.
         Returns the ledger and the time of the last tick it had counted.
         """
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise StateFormatError("not a gpucost ledger state")
-        if state.get("version") != STATE_VERSION:
-            raise StateFormatError(f"unsupported ledger state version {state.get('version')!r}")
-        saved_names = tuple(state.get("workload_label_names", ()))
+        version = state.get("version")
+        if type(version) is not int or version not in READABLE_VERSIONS:
+            raise StateFormatError(f"unsupported ledger state version {_short(version)}")
+        saved_names = _strings(_field(state, "workload_label_names"), "workload_label_names")
+        last_tick = _number(_field(state, "last_tick"), "last_tick")
+        if version >= 2:
+            saved_node = _field(state, "node")
+            if not isinstance(saved_node, str):
+                raise StateFormatError(f"node: not a string: {_short(saved_node)}")
+            if node_name is not None and saved_node != node_name:
+                raise ForeignStateError(f"written on node {saved_node!r}, this is node {node_name!r}")
         ledger = cls(workload_label_names, retention_seconds)
-        try:
-            last_tick = float(state["last_tick"])
-            for uuid, values in dict(state["gpus"]).items():
-                cost, allocated, unallocated, energy = (_finite(v) for v in values)
-                ledger.gpus[str(uuid)] = GpuCounters(cost, allocated, unallocated, energy)
-            for row in state["containers"]:
-                ns, pod, container, uuid, workload, active, idle, seconds, last = row
-                key = ContainerKey(
-                    ContainerRef(str(ns), str(pod), str(container)),
-                    str(uuid),
-                    _remap_workload(workload, saved_names, workload_label_names),
-                )
-                counters = ledger.containers.setdefault(key, ContainerCounters())
-                counters.active_usd += _finite(active)
-                counters.idle_usd += _finite(idle)
-                counters.gpu_seconds += _finite(seconds)
-                counters.last_update = max(counters.last_update, _finite(last))
-            for row in state["workloads"]:
-                ns, workload, active, idle = row
-                wkey = WorkloadKey(str(ns), _remap_workload(workload, saved_names, workload_label_names))
-                totals = ledger.workloads.setdefault(wkey, WorkloadCounters())
-                totals.active_usd += _finite(active)
-                totals.idle_usd += _finite(idle)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StateFormatError(f"malformed ledger state: {exc}") from exc
+        ledger._restore_gpus(state, version, last_tick)
+        ledger._restore_containers(_list(_field(state, "containers"), "containers"), saved_names)
+        ledger._restore_workloads(_list(_field(state, "workloads"), "workloads"), saved_names)
         return ledger, last_tick
 
+    def _restore_gpus(self, state: dict[str, Any], version: int, last_tick: float) -> None:
+        gpus = _field(state, "gpus")
+        if not isinstance(gpus, dict):
+            raise StateFormatError(f"gpus: not an object: {_short(gpus)}")
+        # Version 1 did not record when a GPU was last seen: count it as seen at the last tick.
+        width = 5 if version >= 2 else 4
+        for uuid, values in gpus.items():
+            numbers = _numbers(values, width, f"gpus.{uuid}")
+            last_seen = numbers[4] if version >= 2 else last_tick
+            self.gpus[uuid] = GpuCounters(numbers[0], numbers[1], numbers[2], numbers[3], last_seen)
+        if version >= 2:
+            present = _field(state, "gpus_present")
+            self.present = None if present is None else frozenset(_strings(present, "gpus_present"))
 
-def _finite(value: object) -> float:
-    number = float(value)  # type: ignore[arg-type]
-    if not math.isfinite(number) or number < 0.0:
-        raise ValueError(f"counter value {value!r} is not a finite non-negative number")
-    return number
+    def _restore_containers(self, rows: list[Any], saved_names: tuple[str, ...]) -> None:
+        for index, row in enumerate(rows):
+            where = f"containers[{index}]"
+            cells = _list(row, where, length=9)
+            ns, pod, container, uuid = (_string(cell, where) for cell in cells[:4])
+            workload = _strings(cells[4], where, length=len(saved_names))
+            active, idle, seconds, last = (_number(cell, where) for cell in cells[5:])
+            key = ContainerKey(ContainerRef(ns, pod, container), uuid,
+                               _remap_workload(workload, saved_names, self.workload_label_names))
+            counters = self.containers.setdefault(key, ContainerCounters())
+            counters.active_usd += active
+            counters.idle_usd += idle
+            counters.gpu_seconds += seconds
+            counters.last_update = max(counters.last_update, last)
+
+    def _restore_workloads(self, rows: list[Any], saved_names: tuple[str, ...]) -> None:
+        for index, row in enumerate(rows):
+            where = f"workloads[{index}]"
+            cells = _list(row, where, length=4)
+            ns = _string(cells[0], where)
+            workload = _strings(cells[1], where, length=len(saved_names))
+            active, idle = _number(cells[2], where), _number(cells[3], where)
+            wkey = WorkloadKey(ns, _remap_workload(workload, saved_names, self.workload_label_names))
+            totals = self.workloads.setdefault(wkey, WorkloadCounters())
+            totals.active_usd += active
+            totals.idle_usd += idle
 
 
-def _remap_workload(values: Iterable[object], saved: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
+# No real counter or timestamp comes near this (a trillion USD, 31,700 years of GPU
+# seconds, the year 33658): a bigger value is a corrupt or forged file.
+MAX_STATE_VALUE = 1e12
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _field(state: dict[str, Any], name: str) -> object:
+    if name not in state:
+        raise StateFormatError(f"{name}: missing")
+    return state[name]
+
+
+def _list(value: object, where: str, length: int | None = None) -> list[Any]:
+    if not isinstance(value, list):
+        raise StateFormatError(f"{where}: not a list: {_short(value)}")
+    if length is not None and len(value) != length:
+        raise StateFormatError(f"{where}: {len(value)} values, expected {length}")
+    return value
+
+
+def _string(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise StateFormatError(f"{where}: not a string: {_short(value)}")
+    return value
+
+
+def _strings(value: object, where: str, length: int | None = None) -> tuple[str, ...]:
+    return tuple(_string(item, where) for item in _list(value, where, length))
+
+
+def _number(value: object, where: str) -> float:
+    """A counter or timestamp: a JSON number (not a bool, not a string), finite, 0 <= value <= MAX_STATE_VALUE."""
+    # Compare before converting: float() of a 400-digit integer raises OverflowError.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_STATE_VALUE:
+        raise StateFormatError(f"{where}: {_short(value)} is not a number between 0 and {MAX_STATE_VALUE:g}")
+    return float(value)
+
+
+def _numbers(value: object, length: int, where: str) -> list[float]:
+    return [_number(item, where) for item in _list(value, where, length)]
+
+
+def _remap_workload(values: tuple[str, ...], saved: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
     """Carry workload label values across a change of the configured label names."""
-    by_name = dict(zip(saved, (str(v) for v in values), strict=False))
+    by_name = dict(zip(saved, values, strict=True))
     return tuple(by_name.get(name, "") for name in wanted)

@@ -155,6 +155,14 @@ UNPRICED_DEVICES = MetricSpec(
     (),
     "Devices whose price the price book could not resolve (they count no cost).",
 )
+SOURCE_TRUNCATED = MetricSpec(
+    "gpucost_exporter_source_truncated_total",
+    "counter",
+    ("source", "reason"),
+    "Oversized data the exporter cut from a source instead of keeping it: source apiserver with "
+    "reason oversized_string (a JSON string over 256 KiB) or long_value (a kept label or annotation "
+    "value over 256 characters), source kubelet with reason long_device_id (see docs/kubernetes.md).",
+)
 CATALOG_INFO = MetricSpec(
     "gpucost_pricing_catalog_info",
     "gauge",
@@ -191,6 +199,7 @@ EXPORTER_METRICS: tuple[MetricSpec, ...] = (
     BUILD_INFO,
     UNMAPPED_DEVICES,
     UNPRICED_DEVICES,
+    SOURCE_TRUNCATED,
     CATALOG_INFO,
     CATALOG_AGE,
 )

@@ -89,6 +89,8 @@ def _exporter_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
                                    for resource, count in sorted(snapshot.unmapped_devices.items())]
     unpriced = sum(1 for view in snapshot.devices if not view.price.is_priced)
     yield names.UNPRICED_DEVICES, [(no_labels, float(unpriced))]
+    yield names.SOURCE_TRUNCATED, [((source, reason), float(count))
+                                   for (source, reason), count in sorted(snapshot.source_truncated.items())]
     if snapshot.catalog_as_of or snapshot.catalog_source:
         yield names.CATALOG_INFO, [((snapshot.catalog_as_of, snapshot.catalog_source), 1.0)]
     else:

@@ -16,6 +16,14 @@ When the API server is unreachable the cache keeps serving what it last knew,
 `healthy` turns False with `last_error` saying why, and the threads keep
 retrying with capped exponential backoff; nothing here raises into the caller.
 
+Only what attribution reads is kept (see `kept_metadata`): responses are read
+as a stream through a cutter that shortens any string over 256 KiB, objects
+are pruned as they are decoded to the label and annotation keys of
+`kept_keys` (the workload-label mapping's keys and the owner labels), and kept
+values are capped at 256 characters.  A 64 MB annotation therefore never
+exists in memory, not even as response bytes; `truncation_counts()` says how
+often something was cut.
+
 The `kubernetes` client (about 43 MiB resident) is imported only when `start()`
 builds the client, never when gpucost is imported.
 """
@@ -27,14 +35,31 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from gpucost.errors import ConfigError, SourceUnavailable
 from gpucost.model import NodeInfo, PodMeta
-from gpucost.sources.owners import infer_owner
+from gpucost.sources.json_cut import LongStringCutter
+from gpucost.sources.kept_metadata import (
+    EVERY_KEY,
+    MAX_RAW_STRING_BYTES,
+    NODE_KEYS,
+    KeptKeys,
+    KeySelection,
+    KubeObject,
+    decode_objects,
+    kube_object_from_raw,
+    object_hook,
+)
+from gpucost.sources.truncation import (
+    OVERSIZED_STRING,
+    SOURCE_APISERVER,
+    TruncationCounter,
+    TruncationCounts,
+)
 
 __all__ = [
     "ApiServerSource",
@@ -52,6 +77,8 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 WATCH_READ_GRACE_SECONDS = 15.0
 FIRST_BACKOFF_SECONDS = 0.5
 LIST_PAGE_SIZE = 500
+# Responses are read in pieces of this size, each cut before the next is read.
+READ_CHUNK_BYTES = 64 * 1024
 
 _EMPTY_LABELS: Mapping[str, str] = MappingProxyType({})
 
@@ -66,30 +93,27 @@ def resolve_node_name(flag_value: str | None, environ: Mapping[str, str] = os.en
     return name
 
 
-def pod_meta_from_object(pod: Mapping[str, Any]) -> PodMeta:
-    """The cached part of a pod (as decoded JSON): names, uid, labels, annotations and owner."""
-    metadata = pod.get("metadata") or {}
-    owner_kind, owner_name = infer_owner(metadata)
+def pod_meta_from_object(pod: Mapping[str, Any] | KubeObject) -> PodMeta:
+    """The cached part of a pod: names, uid, labels, annotations (every key of a raw dict) and owner."""
+    kept = pod if isinstance(pod, KubeObject) else kube_object_from_raw(
+        pod, EVERY_KEY, TruncationCounter(), SOURCE_APISERVER
+    )
     return PodMeta(
-        namespace=str(metadata.get("namespace", "")),
-        pod=str(metadata.get("name", "")),
-        uid=str(metadata.get("uid", "")),
-        labels=_string_map(metadata.get("labels")),
-        annotations=_string_map(metadata.get("annotations")),
-        owner_kind=owner_kind,
-        owner_name=owner_name,
+        namespace=kept.namespace,
+        pod=kept.name,
+        uid=kept.uid,
+        labels=kept.labels,
+        annotations=kept.annotations,
+        owner_kind=kept.owner_kind,
+        owner_name=kept.owner_name,
     )
 
 
-def node_info_from_object(node: Mapping[str, Any]) -> NodeInfo:
-    metadata = node.get("metadata") or {}
-    return NodeInfo(name=str(metadata.get("name", "")), labels=_string_map(metadata.get("labels")))
-
-
-def _string_map(value: object) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        return {}
-    return {str(key): str(item) for key, item in value.items() if item is not None}
+def node_info_from_object(node: Mapping[str, Any] | KubeObject) -> NodeInfo:
+    kept = node if isinstance(node, KubeObject) else kube_object_from_raw(
+        node, NODE_KEYS, TruncationCounter(), SOURCE_APISERVER
+    )
+    return NodeInfo(name=kept.name, labels=kept.labels)
 
 
 class _GoneError(Exception):
@@ -103,8 +127,9 @@ class _Stream:
     name: str
     list_call: Callable[..., Any]
     list_kwargs: dict[str, Any]
-    replace_all: Callable[[list[Mapping[str, Any]]], None]
-    apply_event: Callable[[str, Mapping[str, Any]], None]
+    keys: KeySelection
+    replace_all: Callable[[list[KubeObject]], None]
+    apply_event: Callable[[str, KubeObject], None]
     resource_version: str = ""
     synced: bool = False
     watching: bool = False
@@ -117,6 +142,8 @@ class ApiServerSource:
     `kubeconfig` selects a kubeconfig file (development); `in_cluster` forces
     (True) or forbids (False) the service-account config; None picks in-cluster
     when `KUBERNETES_SERVICE_HOST` is set and no kubeconfig was given.
+    `kept_keys` selects the pod and namespace labels and annotations kept
+    (`KeptKeys.for_workload_labels(config)`); the default keeps every key.
     """
 
     def __init__(
@@ -128,6 +155,7 @@ class ApiServerSource:
         resync_backoff_max_seconds: float = 30.0,
         node_refresh_seconds: float = 300.0,
         watch_timeout_seconds: int = 300,
+        kept_keys: KeptKeys | None = None,
     ) -> None:
         if not node_name:
             raise ConfigError("", "node_name", node_name, "node name is required")
@@ -137,6 +165,8 @@ class ApiServerSource:
         self._backoff_max = max(0.01, resync_backoff_max_seconds)
         self._node_refresh_seconds = node_refresh_seconds
         self._watch_timeout_seconds = max(1, int(watch_timeout_seconds))
+        self._kept_keys = kept_keys or KeptKeys()
+        self._truncated = TruncationCounter()
 
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -183,6 +213,10 @@ class ApiServerSource:
         with self._lock:
             return self._last_error if any(self._errors.values()) else ""
 
+    def truncation_counts(self) -> TruncationCounts:
+        """How often oversized data was cut from API server responses, by (source, reason)."""
+        return self._truncated.snapshot()
+
     @property
     def synced(self) -> bool:
         """True once the first pod and namespace lists have been loaded."""
@@ -201,6 +235,7 @@ class ApiServerSource:
                 name="pods",
                 list_call=lambda **kwargs: self._core_api().list_pod_for_all_namespaces(**kwargs),
                 list_kwargs={"field_selector": f"spec.nodeName={self.node_name}"},
+                keys=self._kept_keys.pods,
                 replace_all=self._replace_pods,
                 apply_event=self._apply_pod_event,
             ),
@@ -208,6 +243,7 @@ class ApiServerSource:
                 name="namespaces",
                 list_call=lambda **kwargs: self._core_api().list_namespace(**kwargs),
                 list_kwargs={},
+                keys=self._kept_keys.namespaces,
                 replace_all=self._replace_namespaces,
                 apply_event=self._apply_namespace_event,
             ),
@@ -311,18 +347,23 @@ class ApiServerSource:
                 self._stopping.wait(self._backoff_seconds(failures))
 
     def _list(self, stream: _Stream) -> None:
-        items: list[Mapping[str, Any]] = []
+        items: list[KubeObject] = []
         continue_token = ""
         while True:
-            page = self._call_json(
+            page = self._call_decoded(
                 stream.list_call,
+                stream.keys,
                 **stream.list_kwargs,
                 limit=LIST_PAGE_SIZE,
                 _continue=continue_token or None,
                 _request_timeout=self._watch_request_timeout(),
             )
-            items.extend(item for item in page.get("items") or () if isinstance(item, Mapping))
-            metadata = page.get("metadata") or {}
+            if not isinstance(page, Mapping):
+                raise SourceUnavailable(f"API server answered {type(page).__name__}, expected a list")
+            items.extend(item for item in page.get("items") or () if isinstance(item, KubeObject))
+            metadata = page.get("metadata")
+            if not isinstance(metadata, Mapping):
+                metadata = {}
             continue_token = str(metadata.get("continue") or "")
             if not continue_token:
                 break
@@ -350,10 +391,15 @@ class ApiServerSource:
             if self._stopping.is_set():
                 return
             self._record_success(stream.name)
-            for line in _response_lines(response):
+            cutter = LongStringCutter(MAX_RAW_STRING_BYTES)
+            hook = object_hook(stream.keys, self._truncated, SOURCE_APISERVER)
+            counted_cuts = 0
+            for line in _response_lines(_cut_chunks(response, cutter)):
                 if self._stopping.is_set():
                     return
-                self._handle_watch_event(stream, json.loads(line))
+                self._truncated.add(SOURCE_APISERVER, OVERSIZED_STRING, cutter.cut_count - counted_cuts)
+                counted_cuts = cutter.cut_count
+                self._handle_watch_event(stream, json.loads(line, object_hook=hook))
         finally:
             stream.response = None
             response.release_conn()
@@ -361,20 +407,29 @@ class ApiServerSource:
     def _watch_request_timeout(self) -> tuple[float, float]:
         return CONNECT_TIMEOUT_SECONDS, self._watch_timeout_seconds + WATCH_READ_GRACE_SECONDS
 
-    def _handle_watch_event(self, stream: _Stream, event: Mapping[str, Any]) -> None:
+    def _handle_watch_event(self, stream: _Stream, event: object) -> None:
+        if not isinstance(event, Mapping):
+            raise SourceUnavailable(f"watch sent {type(event).__name__}, expected an event object")
         event_type = str(event.get("type", ""))
         obj = event.get("object") or {}
-        if event_type == "ERROR":
-            code = obj.get("code")
-            if code == 410:
-                raise _GoneError(str(obj.get("message", "")))
-            raise SourceUnavailable(f"watch error {code} {obj.get('reason', '')}: {obj.get('message', '')}")
-        if event_type in ("ADDED", "MODIFIED", "DELETED"):
-            stream.apply_event(event_type, obj)
-        # BOOKMARK events carry only the resourceVersion to resume from.
-        version = (obj.get("metadata") or {}).get("resourceVersion")
+        if isinstance(obj, KubeObject):
+            if event_type in ("ADDED", "MODIFIED", "DELETED"):
+                stream.apply_event(event_type, obj)
+            version = obj.resource_version
+        elif isinstance(obj, Mapping):
+            # Status objects (errors) and BOOKMARKs carry no name: they stay plain JSON.
+            if event_type == "ERROR":
+                code = obj.get("code")
+                if code == 410:
+                    raise _GoneError(str(obj.get("message", "")))
+                raise SourceUnavailable(
+                    f"watch error {code} {obj.get('reason', '')}: {obj.get('message', '')}"
+                )
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        else:
+            version = ""
         if version:
-            stream.resource_version = str(version)
+            stream.resource_version = version
 
     # --- node refresh ------------------------------------------------------------
 
@@ -383,12 +438,7 @@ class ApiServerSource:
         failures = 0
         while not self._stopping.is_set():
             try:
-                node = node_info_from_object(
-                    self._call_json(
-                        lambda **kwargs: self._core_api().read_node(self.node_name, **kwargs),
-                        _request_timeout=(CONNECT_TIMEOUT_SECONDS, 30.0),
-                    )
-                )
+                node = self._read_node()
                 with self._lock:
                     if self._node != node:
                         self._node = node
@@ -405,9 +455,19 @@ class ApiServerSource:
                 failures += 1
                 self._stopping.wait(self._backoff_seconds(failures))
 
+    def _read_node(self) -> NodeInfo:
+        decoded = self._call_decoded(
+            lambda **kwargs: self._core_api().read_node(self.node_name, **kwargs),
+            NODE_KEYS,
+            _request_timeout=(CONNECT_TIMEOUT_SECONDS, 30.0),
+        )
+        if not isinstance(decoded, KubeObject):
+            raise SourceUnavailable(f"API server answered no named object for node {self.node_name}")
+        return node_info_from_object(decoded)
+
     # --- cache updates -------------------------------------------------------------
 
-    def _replace_pods(self, items: list[Mapping[str, Any]]) -> None:
+    def _replace_pods(self, items: list[KubeObject]) -> None:
         fresh = {}
         for item in items:
             pod = pod_meta_from_object(item)
@@ -420,7 +480,7 @@ class ApiServerSource:
                     fresh[key] = known
             self._pods = fresh
 
-    def _apply_pod_event(self, event_type: str, obj: Mapping[str, Any]) -> None:
+    def _apply_pod_event(self, event_type: str, obj: KubeObject) -> None:
         pod = pod_meta_from_object(obj)
         key = (pod.namespace, pod.pod)
         with self._lock:
@@ -430,11 +490,10 @@ class ApiServerSource:
                 # Most MODIFIED events are status changes; the cached metadata stays the same object.
                 self._pods[key] = pod
 
-    def _replace_namespaces(self, items: list[Mapping[str, Any]]) -> None:
+    def _replace_namespaces(self, items: list[KubeObject]) -> None:
         fresh: dict[str, Mapping[str, str]] = {}
         for item in items:
-            metadata = item.get("metadata") or {}
-            fresh[str(metadata.get("name", ""))] = MappingProxyType(_string_map(metadata.get("labels")))
+            fresh[item.name] = MappingProxyType(dict(item.labels))
         with self._lock:
             for name, labels in fresh.items():
                 known = self._namespaces.get(name)
@@ -442,10 +501,9 @@ class ApiServerSource:
                     fresh[name] = known
             self._namespaces = fresh
 
-    def _apply_namespace_event(self, event_type: str, obj: Mapping[str, Any]) -> None:
-        metadata = obj.get("metadata") or {}
-        name = str(metadata.get("name", ""))
-        labels = _string_map(metadata.get("labels"))
+    def _apply_namespace_event(self, event_type: str, obj: KubeObject) -> None:
+        name = obj.name
+        labels = dict(obj.labels)
         with self._lock:
             if event_type == "DELETED":
                 self._namespaces.pop(name, None)
@@ -475,22 +533,41 @@ class ApiServerSource:
         # Jitter keeps every node of a cluster from hammering a recovering API server in step.
         return random.uniform(ceiling / 2, ceiling)
 
-    def _call_json(self, call: Callable[..., Any], **kwargs: Any) -> Mapping[str, Any]:
-        """Call a client method without its model decoding (plain JSON is cheaper) and parse the body."""
+    def _call_decoded(self, call: Callable[..., Any], keys: KeySelection, **kwargs: Any) -> Any:
+        """Call a client method without its model decoding and decode the body as it streams in.
+
+        The body is never held whole: each chunk is cut (long strings) before the
+        next is read, and named objects are pruned to `keys` as they are decoded.
+        """
         response = call(_preload_content=False, **kwargs)
         try:
-            decoded = json.loads(response.data)
+            decoded = decode_objects(
+                response.stream(amt=READ_CHUNK_BYTES, decode_content=True), keys, self._truncated, SOURCE_APISERVER
+            )
         finally:
             response.release_conn()
-        if not isinstance(decoded, Mapping):
-            raise SourceUnavailable(f"API server answered {type(decoded).__name__}, expected an object")
         return decoded
 
 
-def _response_lines(response: Any) -> Iterator[bytes]:
-    """Newline-delimited watch events from a streamed response, however the chunks fall."""
+def _cut_chunks(response: Any, cutter: LongStringCutter) -> Iterator[bytes]:
+    """The streamed body with every overlong string cut, chunk by chunk.
+
+    A chunked body (every watch) is read in pieces of at most READ_CHUNK_BYTES
+    as they arrive, so one 64 MB event never sits in memory whole; urllib3 does
+    not wait to fill a piece across HTTP chunks, so events are not delayed.
+    """
+    amt = READ_CHUNK_BYTES if getattr(response, "chunked", False) else None
+    for chunk in response.stream(amt=amt, decode_content=True):
+        yield cutter.feed(chunk)
+    rest = cutter.finish()
+    if rest:
+        yield rest
+
+
+def _response_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Newline-delimited watch events from streamed chunks, however the chunks fall."""
     buffer = bytearray()
-    for chunk in response.stream(amt=None, decode_content=True):
+    for chunk in chunks:
         buffer.extend(chunk)
         while (end := buffer.find(b"\n")) != -1:
             line = bytes(buffer[:end]).strip()

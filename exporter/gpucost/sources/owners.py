@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "OWNER_LABEL_KEYS",
     "infer_owner",
     "owner_from_reference",
 ]
@@ -34,6 +35,19 @@ TRAINJOB_NAME_LABEL = "trainer.kubeflow.org/trainjob-name"
 KUBEFLOW_JOB_NAME_LABEL = "training.kubeflow.org/job-name"
 KUBEFLOW_OPERATOR_LABEL = "training.kubeflow.org/operator-name"
 LEGACY_PYTORCH_JOB_LABEL = "pytorch-job-name"
+
+# Every label key `infer_owner` reads.  The API server source keeps these on a
+# pod besides the workload-label keys; the owner itself is inferred before any
+# label or annotation is dropped (the CronJob rule reads every value).
+OWNER_LABEL_KEYS: tuple[str, ...] = (
+    TEMPLATE_HASH_LABEL,
+    *JOB_NAME_LABELS,
+    JOBSET_NAME_LABEL,
+    TRAINJOB_NAME_LABEL,
+    KUBEFLOW_JOB_NAME_LABEL,
+    KUBEFLOW_OPERATOR_LABEL,
+    LEGACY_PYTORCH_JOB_LABEL,
+)
 
 # training-operator v1 names its controllers `<kind lower>-controller`.
 _KUBEFLOW_KINDS_BY_OPERATOR = {

@@ -10,25 +10,33 @@ reconnect backoff instead of reaching the new kubelet at once.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from gpucost.errors import SourceUnavailable
+from gpucost.sources.truncation import LONG_DEVICE_ID, SOURCE_KUBELET, TruncationCounter
 
 from .generated import api_pb2, api_pb2_grpc
 
 __all__ = [
+    "MAX_DEVICE_ID_CHARS",
     "ContainerDeviceAssignment",
     "MethodUnsupported",
     "PodResourcesClient",
+    "ResourceFilter",
+    "pod_assignments",
 ]
 
 # The kubelet's own pod-resources client allows 16 MiB; a node with hundreds of
 # pods and per-device topology exceeds gRPC's 4 MiB default.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+# Device ids are uuids or short paths (`GPU-<uuid>::3`, `nvidia0/vgpu2`); a
+# longer one cannot name a device, so it is cut (and then counts as unmapped).
+MAX_DEVICE_ID_CHARS = 256
 
 # What the kubelet answers (code UNKNOWN) when the KubeletPodResourcesGet gate is off.
 _GET_DISABLED_TEXT = "Get method disabled"
@@ -36,6 +44,12 @@ _GET_DISABLED_TEXT = "Get method disabled"
 
 # A name for the list type, because inside the class `list` is the method.
 Assignments = list["ContainerDeviceAssignment"]
+# Which extended resources to keep (the GPU ones); the rest of a List answer is never copied.
+ResourceFilter = Callable[[str], bool]
+
+
+def _every_resource(resource: str) -> bool:
+    return True
 
 
 class MethodUnsupported(SourceUnavailable):
@@ -64,12 +78,18 @@ class PodResourcesClient:
         self._channel_inode: int | None = None
         self._get_supported = True
 
-    def list(self) -> Assignments:
-        """Device assignments of every container on the node; raises SourceUnavailable."""
+    def list(
+        self, keep_resource: ResourceFilter = _every_resource, counter: TruncationCounter | None = None
+    ) -> Assignments:
+        """Device assignments of every container on the node; raises SourceUnavailable.
+
+        Only assignments of resources `keep_resource` accepts are built; the
+        response message itself goes as soon as this returns.
+        """
         response = self._call("List", api_pb2.ListPodResourcesRequest())
         assignments: list[ContainerDeviceAssignment] = []
         for pod in response.pod_resources:
-            assignments.extend(_pod_assignments(pod))
+            assignments.extend(pod_assignments(pod, keep_resource, counter))
         return assignments
 
     def allocatable(self) -> dict[str, tuple[str, ...]]:
@@ -99,7 +119,7 @@ class PodResourcesClient:
             return self._get_through_list(namespace, pod)
         except _PodNotFound:
             return []
-        return _pod_assignments(response.pod_resources)
+        return pod_assignments(response.pod_resources)
 
     def close(self) -> None:
         if self._channel is not None:
@@ -169,18 +189,30 @@ def _translate(method: str, socket_path: str, error: grpc.RpcError) -> SourceUna
     return SourceUnavailable(message)
 
 
-def _pod_assignments(pod: Any) -> list[ContainerDeviceAssignment]:
+def pod_assignments(
+    pod: Any, keep_resource: ResourceFilter = _every_resource, counter: TruncationCounter | None = None
+) -> list[ContainerDeviceAssignment]:
+    """The non-empty device assignments of one PodResources message for the kept resources."""
     return [
         ContainerDeviceAssignment(
             namespace=str(pod.namespace),
             pod=str(pod.name),
             container=str(container.name),
             resource=str(devices.resource_name),
-            device_ids=tuple(str(device_id) for device_id in devices.device_ids),
+            device_ids=tuple(_capped_device_id(str(device_id), counter) for device_id in devices.device_ids),
         )
         for container in pod.containers
         for devices in _non_empty(container.devices)
+        if keep_resource(str(devices.resource_name))
     ]
+
+
+def _capped_device_id(device_id: str, counter: TruncationCounter | None) -> str:
+    if len(device_id) <= MAX_DEVICE_ID_CHARS:
+        return device_id
+    if counter is not None:
+        counter.add(SOURCE_KUBELET, LONG_DEVICE_ID)
+    return device_id[:MAX_DEVICE_ID_CHARS]
 
 
 def _non_empty(devices: Iterable[Any]) -> Iterable[Any]:

@@ -13,8 +13,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from gpucost.attribution import AllocationView
 from gpucost.errors import SourceUnavailable
 from gpucost.model import GpuDevice, SharingMode
+from gpucost.sources.truncation import TruncationCounts
 
-from .attribution import DEFAULT_RESOURCE_NAMES, attribute
+from .attribution import DEFAULT_RESOURCE_NAMES, attribute, is_gpu_resource
 from .source import PodResourcesSource
 from .unmapped_log import UnmappedDeviceLog
 
@@ -43,6 +44,9 @@ class PodResourcesAllocationProvider:
     ) -> None:
         self._source = source
         self._resource_names = (*DEFAULT_RESOURCE_NAMES, *extra_resource_names)
+        # attribute() ignores every other resource, so the source need not keep them.
+        resource_names = self._resource_names
+        source.keep_resources(lambda resource: is_gpu_resource(resource, resource_names))
         self._mps_resources = tuple(mps_resources)
         self._replicas_per_gpu = replicas_per_gpu
         self._replica_mode = replica_mode
@@ -78,6 +82,9 @@ class PodResourcesAllocationProvider:
 
     def current(self) -> AllocationView:
         return self._view
+
+    def truncation_counts(self) -> TruncationCounts:
+        return self._source.truncation_counts()
 
     def close(self) -> None:
         self._source.close()

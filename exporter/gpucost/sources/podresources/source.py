@@ -7,6 +7,10 @@ owns the timing, not a thread.  When the kubelet can't be reached the last
 good answer is served until it is older than `max_staleness_seconds`, health
 drops to False with the reason in `last_error`, and the next poll starts from
 a fresh client (a new channel), so a restarted kubelet is picked up by itself.
+
+Only the assignments of the resources the provider attributes (`keep_resources`)
+are kept from a List answer: on a node with thousands of pods the rest of the
+answer (NICs, FPGAs, containers without devices) is never copied.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import time
 from collections.abc import Callable
 
 from gpucost.errors import SourceUnavailable
+from gpucost.sources.truncation import TruncationCounter, TruncationCounts
 
-from .client import ContainerDeviceAssignment, MethodUnsupported, PodResourcesClient
+from .client import ContainerDeviceAssignment, MethodUnsupported, PodResourcesClient, ResourceFilter
 
 __all__ = ["PodResourcesSource"]
 
@@ -52,6 +57,16 @@ class PodResourcesSource:
         self._allocatable: dict[str, tuple[str, ...]] = {}
         self.healthy = False
         self.last_error = "not polled yet"
+        self._keep_resource: ResourceFilter | None = None
+        self._truncated = TruncationCounter()
+
+    def keep_resources(self, keep_resource: ResourceFilter) -> None:
+        """Keep only assignments of resources `keep_resource` accepts (the provider's GPU resources)."""
+        self._keep_resource = keep_resource
+
+    def truncation_counts(self) -> TruncationCounts:
+        """How often a List answer held something too long to keep (a device id), by (source, reason)."""
+        return self._truncated.snapshot()
 
     def poll_if_due(self) -> None:
         """Ask the kubelet when the interval has passed since the last attempt; never raises."""
@@ -84,7 +99,10 @@ class PodResourcesSource:
     def _poll(self, now: float) -> None:
         if self._client is None:
             self._client = self._client_factory()
-        assignments = self._client.list()
+        if self._keep_resource is None:
+            assignments = self._client.list(counter=self._truncated)
+        else:
+            assignments = self._client.list(self._keep_resource, self._truncated)
         allocatable = self._allocatable
         if self._fetch_allocatable:
             try:

@@ -1,0 +1,176 @@
+"""Decode API server objects into only what the exporter keeps, with every kept value capped.
+
+A pod object carries much that the exporter never reads (spec, status,
+managedFields, a last-applied-configuration annotation) and, from a hostile or
+broken client, labels or annotations of any size.  What is kept per object:
+
+- name, namespace, uid (each at most MAX_VALUE_CHARS);
+- the label and annotation keys in its `KeySelection` (for pods: the keys the
+  workload-label mapping reads plus the labels the owner inference reads; for
+  namespaces: the mapping's keys for the namespace fallback; for the node:
+  every label, which the price book reads), values cut to MAX_VALUE_CHARS;
+- the owning workload, inferred from the full metadata before anything is
+  dropped (the CronJob rule compares every label and annotation value).
+
+Objects are pruned by the JSON decoder's object hook, so a page of 500 pods
+never exists as 500 full dictionaries; and the raw bytes pass through
+`LongStringCutter` first, so no string longer than MAX_RAW_STRING_BYTES is
+ever decoded.  Both cuts are counted in a `TruncationCounter`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from gpucost.sources.json_cut import LongStringCutter
+from gpucost.sources.owners import OWNER_LABEL_KEYS, infer_owner
+from gpucost.sources.truncation import LONG_VALUE, OVERSIZED_STRING, TruncationCounter
+from gpucost.sources.workload_labels import WorkloadLabelConfig, parse_source_key
+
+__all__ = [
+    "EVERY_KEY",
+    "MAX_RAW_STRING_BYTES",
+    "MAX_VALUE_CHARS",
+    "NODE_KEYS",
+    "KeptKeys",
+    "KeySelection",
+    "KubeObject",
+    "decode_objects",
+    "kube_object_from_raw",
+    "object_hook",
+]
+
+# Kubernetes label values are at most 63 characters and names 253; 256 keeps
+# every valid one whole and bounds what a hostile annotation can cost per key.
+MAX_VALUE_CHARS = 256
+# Kubernetes rejects objects whose annotations add up to more than 256 KiB, so
+# no string of a real object is longer; anything longer is cut while reading.
+MAX_RAW_STRING_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class KeySelection:
+    """Which label and annotation keys of an object are kept; None keeps every key."""
+
+    labels: frozenset[str] | None = None
+    annotations: frozenset[str] | None = None
+
+
+EVERY_KEY = KeySelection()
+# The price book reads node labels (instance type, region, capacity type, ...); no annotations.
+NODE_KEYS = KeySelection(labels=None, annotations=frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class KeptKeys:
+    """Key selections for pods and namespaces; the default keeps every key (no mapping known)."""
+
+    pods: KeySelection = EVERY_KEY
+    namespaces: KeySelection = EVERY_KEY
+
+    @classmethod
+    def for_workload_labels(cls, config: WorkloadLabelConfig) -> KeptKeys:
+        sources = [parse_source_key(key) for name in config.label_names for key in config.sources.get(name, ())]
+        labels = {source.key for source in sources if source.kind == "label"}
+        annotations = {source.key for source in sources if source.kind == "annotation"}
+        # The namespace fallback looks every key up, prefix removed, among the namespace's labels.
+        namespace_labels = {source.key for source in sources} if config.namespace_fallback else set()
+        return cls(
+            pods=KeySelection(frozenset(labels | set(OWNER_LABEL_KEYS)), frozenset(annotations)),
+            namespaces=KeySelection(frozenset(namespace_labels), frozenset()),
+        )
+
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class KubeObject:
+    """The kept part of one pod, namespace or node."""
+
+    name: str
+    namespace: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    owner_kind: str = ""
+    owner_name: str = ""
+
+
+def kube_object_from_raw(
+    raw: Mapping[str, Any], keys: KeySelection, counter: TruncationCounter, source: str
+) -> KubeObject:
+    """The kept part of a decoded object; cut values are counted as (source, long_value)."""
+    metadata = raw.get("metadata")
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+
+    def capped(value: object) -> str:
+        text = "" if value is None else str(value)
+        if len(text) <= MAX_VALUE_CHARS:
+            return text
+        counter.add(source, LONG_VALUE)
+        return text[:MAX_VALUE_CHARS]
+
+    owner_kind, owner_name = infer_owner(metadata)
+    return KubeObject(
+        name=capped(metadata.get("name")),
+        namespace=capped(metadata.get("namespace")),
+        uid=capped(metadata.get("uid")),
+        resource_version=str(metadata.get("resourceVersion") or ""),
+        labels=_kept(metadata.get("labels"), keys.labels, capped),
+        annotations=_kept(metadata.get("annotations"), keys.annotations, capped),
+        owner_kind=capped(owner_kind),
+        owner_name=capped(owner_name),
+    )
+
+
+def _kept(
+    values: object, keys: frozenset[str] | None, capped: Callable[[object], str]
+) -> Mapping[str, str]:
+    if not isinstance(values, Mapping) or not values:
+        return {}
+    return {
+        str(key): capped(value)
+        for key, value in values.items()
+        if value is not None and (keys is None or key in keys)
+    }
+
+
+def object_hook(
+    keys: KeySelection, counter: TruncationCounter, source: str
+) -> Callable[[dict[str, Any]], Any]:
+    """A `json.loads` object hook that turns every named object into a `KubeObject`.
+
+    The decoder calls it bottom-up, so an object's full labels exist only until
+    its own dictionary is done.  List envelopes, bookmarks and Status objects
+    (errors) carry no `metadata.name` and come back as they were.
+    """
+
+    def hook(decoded: dict[str, Any]) -> Any:
+        metadata = decoded.get("metadata")
+        if isinstance(metadata, dict) and "name" in metadata:
+            return kube_object_from_raw(decoded, keys, counter, source)
+        return decoded
+
+    return hook
+
+
+def decode_objects(
+    chunks: Iterable[bytes], keys: KeySelection, counter: TruncationCounter, source: str
+) -> Any:
+    """Decode one JSON document read in chunks, long strings cut and named objects pruned."""
+    cutter = LongStringCutter(MAX_RAW_STRING_BYTES)
+    cut = bytearray()
+    for chunk in chunks:
+        cut += cutter.feed(chunk)
+    cut += cutter.finish()
+    counter.add(source, OVERSIZED_STRING, cutter.cut_count)
+    text = cut.decode("utf-8")
+    del cut  # the text is all the decoder needs; do not hold the bytes next to it
+    return json.loads(text, object_hook=object_hook(keys, counter, source))
