@@ -61,15 +61,22 @@ lint: $(VENV)/.installed  ## ruff and mypy --strict
 bench: bootstrap  ## benchmarks, reported as ratios measured in one run
 	$(PY) -m gpucost.bench $(BENCH_ARGS)
 
-dashboards: $(VENV)/.installed  ## regenerate dashboards/*.json from the Python sources
-	$(PY) -m gpucost.dashboards
+# The chart ships real copies of rules/, dashboards/ and alertmanager/templates/ under
+# helm/gpucost/files/ (no links out of the chart): each generator target refreshes them.
+CHART_FILES := $(PY) -m gpucost.chartfiles
 
-alertmanager-config: $(VENV)/.installed  ## regenerate alertmanager/*.yml from the generator
+dashboards: $(VENV)/.installed  ## regenerate dashboards/*.json (and the chart's copies) from the Python sources
+	$(PY) -m gpucost.dashboards
+	$(CHART_FILES)
+
+alertmanager-config: $(VENV)/.installed  ## regenerate alertmanager/*.yml (and the chart's template copies)
 	$(PY) -m gpucost.alerting --mode bot --out alertmanager/alertmanager.yml
 	$(PY) -m gpucost.alerting --mode webhook --teams-from alertmanager/examples/budgets.yaml --out alertmanager/examples/webhook-per-team.yml
+	$(CHART_FILES)
 
-rules: $(VENV)/.installed  ## regenerate rules/*.yaml from the rule generator
+rules: $(VENV)/.installed  ## regenerate rules/*.yaml (and the chart's copies) from the rule generator
 	$(PY) -m gpucost.rulegen --out rules/
+	$(CHART_FILES)
 
 helm-docs: $(VENV)/.installed  ## regenerate the Helm chart README's values table
 	$(PY) -m gpucost.helmdocs

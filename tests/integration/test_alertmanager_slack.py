@@ -181,9 +181,9 @@ def test_bot_mode_posts_each_team_only_its_highest_tier_in_its_own_channel(
     assert [
         (m.field("Current Spend"), m.field("Monthly Budget"), m.field("Budget Used")) for m in nlp_messages
     ] == [
-        ("$10,000.00", "$20,000.00", "50%"),
-        ("$16,000.00", "$20,000.00", "80%"),
-        ("$20,050.00", "$20,000.00", "100%"),
+        ("$10,000.00", "$20,000.00", "at least 50%"),
+        ("$16,000.00", "$20,000.00", "at least 80%"),
+        ("$20,050.00", "$20,000.00", "at least 100%"),
     ]
     assert [m.attachments[0]["color"] for m in nlp_messages] == ["good", "warning", "danger"]
     assert nlp_messages[1].attachments[0]["text"] == (
@@ -196,6 +196,23 @@ def test_bot_mode_posts_each_team_only_its_highest_tier_in_its_own_channel(
     assert [m.title for m in vision_messages] == ["📊 vision Spend Alert", "🚨 vision Spend Alert"]
     assert vision_messages[1].field("Current Spend") == "$12,000.00"
     assert sink.messages("#team-vision-alerts") == []
+
+
+def test_a_tier_message_past_its_tier_states_the_tier_and_a_lower_bound(
+    sink: SlackSink, bot_alertmanager: ManagedProcess
+) -> None:
+    # The demo's case: month-to-date spend advances a whole rate-window tile at a time and lags real
+    # spend, so the first value recorded past 50 % was 69 %.  The message names the tier reached and
+    # gives the recorded share as what it is, a lower bound: spend has only grown since.
+    post_alerts(bot_alertmanager, [budget_alert("research", "50", spend="76.00", budget="110.00", percent="69")])
+    [message] = settle_and_get(sink, 1)
+    attachment = message.attachments[0]
+    assert message.title == "📊 research Spend Alert"
+    assert attachment["text"].startswith("Half of this month's budget is used.\n")
+    assert (message.field("Current Spend"), message.field("Monthly Budget"), message.field("Budget Used")) == (
+        "$76.00", "$110.00", "at least 69%")
+    assert attachment["footer"] == "gpucost · budget research-monthly · 50% tier"
+    assert attachment["fallback"] == "📊 research Spend Alert: $76.00 of $110.00 (at least 69%)"
 
 
 def test_bot_mode_request_is_what_chat_post_message_expects(
@@ -218,7 +235,7 @@ def test_bot_mode_request_is_what_chat_post_message_expects(
     ]
     assert attachment["title_link"] == "https://grafana.example/d/gpucost-team?var-team=nlp"
     assert attachment["footer"] == "gpucost · budget nlp-monthly · 80% tier"
-    assert attachment["fallback"] == "⚠️ nlp Spend Alert: $16,000.00 of $20,000.00 (80%)"
+    assert attachment["fallback"] == "⚠️ nlp Spend Alert: $16,000.00 of $20,000.00 (at least 80%)"
     assert [f["short"] for f in attachment["fields"]] == [True, True, True]
 
 
@@ -268,7 +285,9 @@ def test_125_percent_supersedes_100_and_says_when_spend_is_back_under(
     assert by_footer["gpucost · budget search-monthly · 125% tier"].title == "✅ search Spend Alert resolved"
     assert by_footer["gpucost · budget search-monthly · 125% tier"].attachments[0]["color"] == "good"
     assert by_footer["gpucost · budget search-monthly · 100% tier"].title == "🚨 search Spend Alert"
-    assert by_footer["gpucost · budget search-monthly · 100% tier"].field("Budget Used") == "118%"
+    assert by_footer["gpucost · budget search-monthly · 100% tier"].field("Budget Used") == "at least 118%"
+    # A resolved message reports the last value, not a lower bound on spend now.
+    assert by_footer["gpucost · budget search-monthly · 125% tier"].field("Budget Used") == "118%"
 
 
 def test_non_budget_alerts_go_to_the_team_or_platform_channel_by_label(
@@ -353,14 +372,14 @@ def test_webhook_mode_posts_to_each_teams_own_webhook(tmp_path: Path, sink: Slac
     assert (nlp.title, nlp.channel, nlp.field("Budget Used")) == (
         "⚠️ nlp Spend Alert",
         "#team-nlp-alerts",
-        "80%",
+        "at least 80%",
     )
     assert "Authorization" not in nlp.headers
     [vision] = sink.messages(path="/services/T000/B000/vision")
     assert (vision.title, vision.channel, vision.field("Budget Used")) == (
         "🚨 vision Spend Alert",
         "#vision-budget",
-        "104%",
+        "at least 104%",
     )
     [unlisted] = sink.messages(path="/services/T000/B000/platform")
     assert unlisted.title == "ℹ️ GpuCostBudget50PercentUsed · unlisted"

@@ -23,8 +23,10 @@ import pytest
 import yaml
 
 from gpucost.budgets.spec import parse_budget_file
+from gpucost.chartfiles import main as chartfiles_main
 from gpucost.config import parse_config
 from gpucost.helmdocs import render_readme
+from gpucost.rulegen import RuleOptions
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +41,7 @@ REQUIRED_CI_FILES = {
     "per-process-values.yaml",
     "budgets-aws-values.yaml",
     "budgets-gcp-values.yaml",
+    "tls-values.yaml",
 }
 
 Manifest = dict[str, Any]
@@ -134,12 +137,38 @@ _RELABELING = {
         "separator": {"type": "string"},
     },
 }
+_SECRET_KEY = {
+    "type": "object",
+    "required": ["name", "key"],
+    "additionalProperties": False,
+    "properties": {"name": {"type": "string"}, "key": {"type": "string"}},
+}
+_SAFE_TLS_CONFIG = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "ca": {"type": "object"},
+        "cert": {"type": "object"},
+        "keySecret": _SECRET_KEY,
+        "serverName": {"type": "string"},
+        "insecureSkipVerify": {"type": "boolean"},
+    },
+}
+_BASIC_AUTH = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["username", "password"],
+    "properties": {"username": _SECRET_KEY, "password": _SECRET_KEY},
+}
 _ENDPOINT = {
     "type": "object",
-    "required": ["port", "interval", "relabelings"],
+    "required": ["port", "scheme", "interval", "relabelings"],
     "properties": {
         "port": {"type": "string"},
         "path": {"type": "string"},
+        "scheme": {"enum": ["http", "https"]},
+        "tlsConfig": _SAFE_TLS_CONFIG,
+        "basicAuth": _BASIC_AUTH,
         "interval": {"type": "string", "pattern": "^[0-9]+[smh]$"},
         "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+[smh]$"},
         "honorLabels": {"type": "boolean"},
@@ -161,12 +190,6 @@ _MATCHER = {
         "value": {"type": "string"},
         "matchType": {"enum": ["=", "!=", "=~", "!~"]},
     },
-}
-_SECRET_KEY = {
-    "type": "object",
-    "required": ["name", "key"],
-    "additionalProperties": False,
-    "properties": {"name": {"type": "string"}, "key": {"type": "string"}},
 }
 
 
@@ -342,13 +365,14 @@ def test_the_dashboard_configmaps_are_exactly_the_dashboard_files() -> None:
         json.loads(rendered[name])
 
 
-def test_a_new_dashboard_file_is_picked_up_without_a_chart_change(tmp_path: Path) -> None:
-    # A copy of the repository layout the chart's links point into, with one more dashboard.
-    shutil.copytree(CHART, tmp_path / "helm" / "gpucost", symlinks=True)
+def test_a_new_dashboard_file_is_picked_up_without_a_template_change(tmp_path: Path) -> None:
+    # A copy of the repository layout with one more dashboard; `make dashboards` syncs the chart's copies.
+    shutil.copytree(CHART, tmp_path / "helm" / "gpucost")
     for directory in ("rules", "alertmanager", "dashboards"):
         shutil.copytree(REPO / directory, tmp_path / directory)
     board = {"title": "New board", "uid": "gpucost-new", "panels": []}
     (tmp_path / "dashboards" / "gpucost-new_board.json").write_text(json.dumps(board))
+    assert chartfiles_main(["--repo", str(tmp_path)]) == 0
     rendered = _dashboard_data(render(chart=tmp_path / "helm" / "gpucost"))
     assert json.loads(rendered["gpucost-new_board.json"]) == board
     assert len(rendered) == len(list((REPO / "dashboards").glob("*.json"))) + 1
@@ -356,11 +380,14 @@ def test_a_new_dashboard_file_is_picked_up_without_a_chart_change(tmp_path: Path
     assert "gpucost-dashboard-new-board" in names
 
 
-def test_the_chart_links_resolve_to_the_repository_directories() -> None:
-    for name in ("rules", "alertmanager", "dashboards"):
-        link = CHART / "files" / name
-        assert link.is_symlink(), f"{link} must be a link, not a copy"
-        assert link.resolve() == (REPO / name).resolve()
+def test_a_chart_copied_out_of_the_repository_renders_the_same_without_warnings(tmp_path: Path) -> None:
+    copy = tmp_path / "gpucost"
+    shutil.copytree(CHART, copy)
+    values = CHART / "ci" / "operator-values.yaml"
+    assert render(values, chart=copy) == render(values)
+    result = _run_helm(["lint", "--strict", str(copy), "-f", str(values)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "symbolic link" not in result.stdout + result.stderr
 
 
 def test_the_alertmanager_templates_configmap_is_the_template_files() -> None:
@@ -504,7 +531,37 @@ def test_plain_prometheus_gets_scrape_annotations_and_operator_users_a_service_m
     assert {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node", "action": "replace"} in (
         endpoint["relabelings"])
     job = next(r for r in endpoint["relabelings"] if r.get("targetLabel") == "job")
-    assert re.fullmatch(".*gpucost.*", job["replacement"])
+    assert job["replacement"] == RuleOptions().exporter_job  # what GpuCostExporterDown watches
+
+
+def _exporter_down_expr(manifests: Sequence[Manifest]) -> str:
+    for rule_object in of_kind(manifests, "PrometheusRule"):
+        for group in rule_object["spec"]["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") == "GpuCostExporterDown":
+                    expr: str = rule["expr"]
+                    return expr
+    raise AssertionError("no GpuCostExporterDown in the PrometheusRules")
+
+
+@pytest.mark.parametrize("values", ["operator-values.yaml", "podmonitor-values.yaml"])
+def test_exporter_down_watches_the_job_the_monitors_set_even_when_renamed(values: str) -> None:
+    def monitor_job(manifests: Sequence[Manifest]) -> str:
+        monitor = next(m for m in manifests if m["kind"] in {"ServiceMonitor", "PodMonitor"}
+                       and m["metadata"]["labels"]["app.kubernetes.io/component"] == "exporter")
+        endpoints = monitor["spec"].get("endpoints") or monitor["spec"]["podMetricsEndpoints"]
+        job: str = next(r for r in endpoints[0]["relabelings"] if r.get("targetLabel") == "job")["replacement"]
+        return job
+
+    default = render(CHART / "ci" / values)
+    assert monitor_job(default) == "gpucost-exporter"
+    assert 'absent(up{job="gpucost-exporter"})' in _exporter_down_expr(default)
+    renamed = render(CHART / "ci" / values, sets=("exporter.scrapeJobName=gpucost-exporter-east",))
+    assert monitor_job(renamed) == "gpucost-exporter-east"
+    expr = _exporter_down_expr(renamed)
+    assert 'up{job="gpucost-exporter-east"} == 0' in expr
+    assert 'absent(up{job="gpucost-exporter-east"})' in expr
+    assert '"gpucost-exporter"' not in expr
 
 
 def test_the_pod_monitor_replaces_the_service_monitor_with_the_same_relabeling() -> None:
@@ -513,6 +570,61 @@ def test_the_pod_monitor_replaces_the_service_monitor_with_the_same_relabeling()
     endpoint = one(manifests, "PodMonitor")["spec"]["podMetricsEndpoints"][0]
     assert endpoint["relabelings"][0]["sourceLabels"] == ["__meta_kubernetes_pod_node_name"]
     assert endpoint["relabelings"][0]["targetLabel"] == "node"
+
+
+# --- TLS and basic auth on the exporter --------------------------------------------------------
+
+TLS_VALUES = CHART / "ci" / "tls-values.yaml"
+TLS_CONFIG = {"ca": {"secret": {"name": "gpucost-web-config", "key": "ca.crt"}}, "serverName": "gpucost-exporter"}
+BASIC_AUTH = {"username": {"name": "gpucost-scrape-auth", "key": "username"},
+              "password": {"name": "gpucost-scrape-auth", "key": "password"}}
+
+
+def test_tls_mode_mounts_the_web_config_and_probes_over_https() -> None:
+    manifests = render(TLS_VALUES)
+    daemonset = one(manifests, "DaemonSet")
+    container = exporter_container(manifests)
+    assert "--web.config.file=/etc/gpucost-web/web-config.yml" in container["args"]
+    # The whole Secret: web-config.yml names tls.crt and tls.key relative to itself.
+    assert _secret_mounts(daemonset) == {"/etc/gpucost-web": ("gpucost-web-config", "*")}
+    # The server exempts /healthz and /readyz from basic auth but not from TLS: an HTTP probe would fail.
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": "metrics", "scheme": "HTTPS"}
+
+
+def test_tls_mode_monitors_scrape_https_with_tls_config_and_basic_auth() -> None:
+    endpoint = one(render(TLS_VALUES), "ServiceMonitor")["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == TLS_CONFIG
+    assert endpoint["basicAuth"] == BASIC_AUTH
+    pod_monitor_sets = ("podMonitor.enabled=true", "podMonitor.tlsConfig.serverName=gpucost-exporter",
+                        "podMonitor.tlsConfig.insecureSkipVerify=true")
+    pod_endpoint = one(render(TLS_VALUES, sets=pod_monitor_sets), "PodMonitor")["spec"]["podMetricsEndpoints"][0]
+    assert pod_endpoint["scheme"] == "https"
+    assert pod_endpoint["tlsConfig"] == {"serverName": "gpucost-exporter", "insecureSkipVerify": True}
+
+
+def test_tls_mode_without_the_operator_annotates_the_https_scheme() -> None:
+    manifests = render(TLS_VALUES, sets=("prometheusOperator.objects=never",))
+    annotations = one(manifests, "DaemonSet")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scheme"] == "https"
+    assert one(manifests, "Service")["metadata"]["annotations"]["prometheus.io/scheme"] == "https"
+
+
+def test_plain_mode_scrapes_and_probes_over_http() -> None:
+    manifests = render(api_versions=(OPERATOR_API,))
+    for monitor in of_kind(manifests, "ServiceMonitor"):
+        assert [e["scheme"] for e in monitor["spec"]["endpoints"]] == ["http"]
+        assert "tlsConfig" not in monitor["spec"]["endpoints"][0]
+    container = exporter_container(manifests)
+    assert not [a for a in container["args"] if a.startswith("--web.config.file")]
+    assert container["livenessProbe"]["httpGet"].get("scheme", "HTTP") == "HTTP"
+
+
+def test_tls_without_a_web_config_secret_is_refused_with_a_clear_message() -> None:
+    result = _run_helm(["template", "gpucost", str(CHART), "--set", "exporter.webConfig.tls=true"])
+    assert result.returncode != 0
+    assert "exporter.webConfig.tls needs exporter.webConfig.existingSecret" in result.stderr
 
 
 # --- the budget sidecar -------------------------------------------------------------------------
@@ -531,8 +643,9 @@ def test_the_aws_sidecar_uses_irsa_a_secret_reference_and_a_valid_budgets_file(t
     assert container["args"][0] == "serve"
     assert "--aws.enabled" in container["args"]
     assert "--web.listen-address=:9836" in container["args"]
-    env = {e["name"]: e for e in container["env"]}
-    assert env["SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "gpucost-slack", "key": "bot-token"}
+    assert "--slack.bot-token-file=/var/run/secrets/slack/bot-token" in container["args"]
+    assert _secret_mounts(deployment) == {"/var/run/secrets/slack": ("gpucost-slack", "bot-token")}
+    assert "SLACK_BOT_TOKEN" not in {e["name"] for e in container["env"]}
     assert all("value" not in e or not re.search("(?i)secret|token|key", e["name"]) for e in container["env"])
     accounts = {m["metadata"]["name"]: m for m in of_kind(manifests, "ServiceAccount")}
     sidecar_account = accounts[deployment["spec"]["template"]["spec"]["serviceAccountName"]]
@@ -568,15 +681,85 @@ def test_the_gcp_sidecar_uses_workload_identity_and_an_existing_configmap() -> N
     assert "NVIDIA_VISIBLE_DEVICES" not in {e["name"] for e in exporter_container(manifests)["env"]}
 
 
-def test_key_file_credentials_come_from_secrets_by_reference() -> None:
+def _secret_mounts(workload: Manifest) -> dict[str, tuple[str, str]]:
+    """mountPath -> (Secret, its only projected key, or * for all) of the Secret volumes of the first container."""
+    pod = workload["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts: dict[str, tuple[str, str]] = {}
+    for mount in pod["containers"][0]["volumeMounts"]:
+        secret = volumes[mount["name"]].get("secret")
+        if secret is None:
+            continue
+        assert mount["readOnly"] is True, mount
+        if "items" not in secret:
+            mounts[mount["mountPath"]] = (secret["secretName"], "*")
+            continue
+        [item] = secret["items"]
+        assert item["path"] == item["key"]
+        mounts[mount["mountPath"]] = (secret["secretName"], item["key"])
+    return mounts
+
+
+def test_key_file_credentials_are_mounted_files_passed_by_flag() -> None:
     manifests = render(CHART / "ci" / "budgets-keyfile-values.yaml")
-    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
-    container = pod["containers"][0]
-    assert container["envFrom"] == [{"secretRef": {"name": "gpucost-aws"}}]
-    assert {v["name"]: v for v in pod["volumes"]}["gcp-credentials"]["secret"]["secretName"] == "gpucost-gcp"
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/run/secrets/gcp/credentials.json"
+    deployment = one(manifests, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "envFrom" not in container
+    assert _secret_mounts(deployment) == {
+        "/var/run/secrets/aws": ("gpucost-aws", "credentials"),
+        "/var/run/secrets/gcp": ("gpucost-gcp", "credentials.json"),
+    }
+    assert "--aws.shared-credentials-file=/var/run/secrets/aws/credentials" in container["args"]
+    assert "--gcp.credentials-file=/var/run/secrets/gcp/credentials.json" in container["args"]
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in {e["name"] for e in container["env"]}
     assert "--dry-run" in container["args"]
+
+
+def test_secret_keys_are_configurable() -> None:
+    manifests = render(CHART / "ci" / "budgets-keyfile-values.yaml", sets=(
+        "budgets.aws.existingSecretKey=aws-ini",
+        "budgets.slack.existingSecret=bot",
+        "budgets.slack.existingSecretKey=t",
+    ))
+    deployment = one(manifests, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--aws.shared-credentials-file=/var/run/secrets/aws/aws-ini" in args
+    assert "--slack.bot-token-file=/var/run/secrets/slack/t" in args
+    assert _secret_mounts(deployment)["/var/run/secrets/slack"] == ("bot", "t")
+
+
+@pytest.mark.parametrize("values", sorted((CHART / "ci").glob("budgets-*-values.yaml")), ids=lambda p: p.name)
+def test_the_sidecar_accepts_every_flag_the_chart_passes(values: Path) -> None:
+    from gpucost.budgets.cli import build_parser as budgets_parser
+
+    args = one(render(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    parsed = budgets_parser().parse_args(args)
+    for flag, dest in (("--slack.bot-token-file=", "slack_bot_token_file"),
+                       ("--aws.shared-credentials-file=", "aws_shared_credentials_file"),
+                       ("--gcp.credentials-file=", "gcp_credentials_file")):
+        passed = [a.removeprefix(flag) for a in args if a.startswith(flag)]
+        assert [str(getattr(parsed, dest))] == passed if passed else getattr(parsed, dest) is None
+
+
+def _workloads(manifests: Sequence[Manifest]) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] in {"DaemonSet", "Deployment"}]
+
+
+@pytest.mark.parametrize("case", RENDER_CASES, ids=_case_id)
+def test_no_secret_reaches_a_container_through_its_environment(case: tuple[str, Path | None, tuple[str, ...]]) -> None:
+    # Env vars show in `kubectl describe` and in every child process (checkov CKV_K8S_35): mount files.
+    _, values, apis = case
+    for workload in _workloads(render(values, api_versions=apis)):
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            assert not [e for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})], container
+            assert not [s for s in container.get("envFrom", []) if "secretRef" in s], container
+
+
+@pytest.mark.parametrize("values", sorted((CHART / "ci").glob("budgets-*-values.yaml")), ids=lambda p: p.name)
+def test_the_budget_sidecar_has_a_liveness_probe_on_healthz(values: Path) -> None:
+    container = one(render(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    probe = container["livenessProbe"]["httpGet"]
+    assert (probe["path"], probe["port"]) == ("/healthz", "http")
 
 
 # --- values, schema and docs --------------------------------------------------------------------

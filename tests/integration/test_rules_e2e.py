@@ -122,7 +122,7 @@ def start_sidecar(workdir: Path, budget_usd: float) -> ManagedProcess:
 def scrape_configs(exporter: ManagedProcess, sidecar: ManagedProcess) -> list[dict[str, Any]]:
     return [
         {
-            "job_name": "gpucost",
+            "job_name": "gpucost-exporter",
             "scrape_interval": "2s",
             "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"], "labels": {"node": "sim-node"}}],
         },

@@ -53,3 +53,29 @@ def test_cli_writes_both_files_with_options(tmp_path: Path) -> None:
     assert "for: 3h" in alerts
     assert (tmp_path / "gpucost.rules.yaml").exists()
     assert main(["--out", str(tmp_path), "--rate-window", "10m"]) == 2
+
+
+def _exporter_down_expr(options: RuleOptions) -> str:
+    document = yaml.safe_load(render_alerts(options))
+    rules = [rule for group in document["groups"] for rule in group["rules"]]
+    expr: str = next(rule for rule in rules if rule["alert"] == "GpuCostExporterDown")["expr"]
+    return expr
+
+
+def test_exporter_down_watches_the_exact_job_and_fires_when_the_job_is_gone() -> None:
+    assert RuleOptions().exporter_job == "gpucost-exporter"  # the chart's ServiceMonitor/PodMonitor job
+    expr = _exporter_down_expr(RuleOptions(exporter_job="gpucost-exporter-east"))
+    assert 'up{job="gpucost-exporter-east"} == 0' in expr
+    assert 'absent(up{job="gpucost-exporter-east"})' in expr
+    assert "=~" not in expr
+
+
+@pytest.mark.parametrize("job", ["", 'a"b', "a b", "x}"])
+def test_an_exporter_job_that_cannot_be_a_label_value_in_a_selector_is_rejected(job: str) -> None:
+    with pytest.raises(ValueError, match="exporter_job"):
+        RuleOptions(exporter_job=job)
+
+
+def test_cli_takes_the_exporter_job(tmp_path: Path) -> None:
+    assert main(["--out", str(tmp_path), "--exporter-job", "gpucost"]) == 0
+    assert 'absent(up{job="gpucost"})' in (tmp_path / "gpucost.alerts.yaml").read_text()

@@ -119,7 +119,7 @@ class SyntheticFleet:
         self.pool = [NODE_POOLS[n % len(NODE_POOLS)] for n in range(nodes)]
         self.uuid = [[f"GPU-{_hash('uuid', n, g):08x}-{n:04x}-{g:04x}" for g in range(GPUS_PER_NODE)]
                      for n in range(nodes)]
-        self.target = [f'job="gpucost",instance="{self.node_name[n]}:9400",node="{self.node_name[n]}",'
+        self.target = [f'job="gpucost-exporter",instance="{self.node_name[n]}:9400",node="{self.node_name[n]}",'
                        f'node_pool="{self.pool[n][0]}"' for n in range(nodes)]
 
     def slot_gpus(self, slot: int) -> range:

@@ -149,7 +149,7 @@ def _measure_prometheus(workdir: Path, data_dir: Path, rule_files: Sequence[Path
                         days: int, interval: int) -> dict[str, Any]:
     config = write_prometheus_config(workdir / "prometheus.yml", evaluation_interval=f"{interval}s",
                                      scrape_interval="15s", rule_files=rule_files,
-                                     extra_scrape_configs=[{"job_name": "gpucost", "honor_labels": True,
+                                     extra_scrape_configs=[{"job_name": "gpucost-exporter", "honor_labels": True,
                                                             "static_configs": [{"targets": [live.target]}]}])
     started = time.monotonic()
     # min = max block duration: no compaction, so nothing but the rules competes for the CPU.
@@ -186,7 +186,7 @@ def victoria_metrics_flags(scrape_config: Path, exposition_bytes: int) -> list[s
 def _start_victoria_metrics(workdir: Path, live: LiveExposition, days: int) -> ManagedProcess:
     scrape = workdir / "vm-scrape.yml"
     scrape.write_text(yaml.safe_dump({"scrape_configs": [{
-        "job_name": "gpucost", "honor_labels": True, "scrape_interval": "15s",
+        "job_name": "gpucost-exporter", "honor_labels": True, "scrape_interval": "15s",
         "static_configs": [{"targets": [live.target]}]}]}))
     return start_victoria_metrics(workdir, retention=f"{days + 35}d",
                                   extra_args=victoria_metrics_flags(scrape, live.body_bytes))

@@ -234,7 +234,7 @@ class DemoStack:
             },
             "scrape_configs": [
                 {
-                    "job_name": "gpucost",
+                    "job_name": "gpucost-exporter",
                     # The exporter adds no node label: the target carries it, as relabeling does in a cluster.
                     "static_configs": [{
                         "targets": [f"127.0.0.1:{self.ports.exporter}"],

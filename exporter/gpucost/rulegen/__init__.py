@@ -38,6 +38,8 @@ BUDGET_TIERS: tuple[tuple[float, str, str], ...] = (
 )
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+# A job name the chart can set and a selector can quote without escaping.
+_JOB = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -74,6 +76,9 @@ class RuleOptions:
     unattributed_share: float = 0.1
     unattributed_for: str = "1h"
     exporter_down_for: str = "5m"
+    # The exact `job` label of the exporter's targets: the chart's ServiceMonitor/PodMonitor
+    # set it (value exporter.scrapeJobName); absent() needs an exact name, not a regex.
+    exporter_job: str = "gpucost-exporter"
     collector_failing_for: str = "15m"
     unpriced_for: str = "15m"
     dashboard_url: str = "https://grafana.example.com/d/gpucost-team-budget/gpucost-team-budget"
@@ -91,6 +96,8 @@ class RuleOptions:
             # The current hour of month-to-date spend integrates the recorded rate every
             # rate_window: the window must tile the hour and stay within the 5m lookback delta.
             raise ValueError("rate_window must divide 1h and be at most 5m")
+        if not _JOB.match(self.exporter_job):
+            raise ValueError(f"exporter_job {self.exporter_job!r} must be letters, digits and _ . : / -")
         for label in ("team", "model"):
             if label not in self.workload_labels:
                 raise ValueError(f"workload_labels must contain {label!r}")
@@ -519,6 +526,24 @@ def _team_alerts(options: RuleOptions) -> list[dict[str, Any]]:
     ]
 
 
+def _exporter_down_alert(options: RuleOptions) -> dict[str, Any]:
+    """One target down, or the whole job gone: `up == 0` cannot see a job with no targets."""
+    up = f'up{{job="{options.exporter_job}"}}'
+    return _alert(
+        options,
+        "GpuCostExporterDown",
+        f"{up} == 0\nor\nabsent({up})\n",
+        options.exporter_down_for,
+        {"severity": "warning", "audience": "platform"},
+        "{{ if $labels.instance }}gpucost target {{ $labels.instance }} is down"
+        "{{ else }}no {{ $labels.job }} target is scraped{{ end }}",
+        "{{ if $labels.instance }}Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}; "
+        "GPU cost on that node is not being recorded."
+        "{{ else }}Prometheus has no target of job {{ $labels.job }}; "
+        "GPU cost is not being recorded on any node.{{ end }}",
+    )
+
+
 def _platform_alerts(options: RuleOptions) -> list[dict[str, Any]]:
     r = _rate(options)
     platform = {"audience": "platform"}
@@ -544,16 +569,7 @@ def _platform_alerts(options: RuleOptions) -> list[dict[str, Any]]:
             "Pods without a team label account for {{ $value | humanizePercentage }} of the attributed GPU "
             f"cost, above {_num(options.unattributed_share * 100)}%.",
         ),
-        _alert(
-            options,
-            "GpuCostExporterDown",
-            'up{job=~".*gpucost.*"} == 0\n',
-            options.exporter_down_for,
-            {"severity": "warning", **platform},
-            "gpucost target {{ $labels.instance }} is down",
-            "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}; "
-            "GPU cost on that node is not being recorded.",
-        ),
+        _exporter_down_alert(options),
         _alert(
             options,
             "GpuCostCollectorFailing",

@@ -104,7 +104,7 @@ def write_prometheus_config(
     rule_files: Sequence[Path] = (),
     alertmanager_url: str | None = None,
     extra_scrape_configs: Sequence[Mapping[str, Any]] = (),
-    job_name: str = "gpucost",
+    job_name: str = "gpucost-exporter",
     target_labels: Mapping[str, str] | None = None,
 ) -> Path:
     config: dict[str, Any] = {

@@ -141,8 +141,9 @@ Relabelings shared by the ServiceMonitor and the PodMonitor.  The exporter's ser
 workload's namespace/pod/container; the target's own namespace/pod/container/service/endpoint
 labels would shadow them (or land on device series as the exporter's pod), so they are dropped and
 `node` is the only target label added (docs/architecture.md: "node comes from relabeling").
-`job` is fixed (gpucost-exporter, gpucost-budgets) so GpuCostExporterDown's up{job=~".*gpucost.*"}
-matches whatever the release is called.  Called with dict "job" NAME "relabelings" LIST.
+`job` is set (exporter.scrapeJobName, default gpucost-exporter; gpucost-budgets) whatever the release
+is called: GpuCostExporterDown watches that exact job (see gpucost.rules.file).
+Called with dict "job" NAME "relabelings" LIST.
 */}}
 {{- define "gpucost.monitor.relabelings" -}}
 - sourceLabels: [__meta_kubernetes_pod_node_name]
@@ -189,4 +190,56 @@ A DNS-1123 name part from a file name: lower case, [a-z0-9-] only.
 
 {{- define "gpucost.budgets.serviceMonitor.enabled" -}}
 {{- if and .Values.budgets.enabled .Values.serviceMonitor.enabled (include "gpucost.operator.enabled" .) }}true{{ end }}
+{{- end }}
+
+{{/*
+A rule file of files/rules, its exporter job replaced by exporter.scrapeJobName.  The committed rules
+are rulegen's default output, whose exporter_job is the chart's default job; only the selector text
+`job="gpucost-exporter"` is rewritten.  Called with dict "root" $ "path" PATH.
+*/}}
+{{- define "gpucost.rules.file" -}}
+{{- $text := .root.Files.Get .path }}
+{{- $job := .root.Values.exporter.scrapeJobName }}
+{{- if ne $job "gpucost-exporter" }}
+{{- $text = replace "job=\"gpucost-exporter\"" (printf "job=%q" $job) $text }}
+{{- end }}
+{{- $text }}
+{{- end }}
+
+{{/*
+scheme, tlsConfig and basicAuth of an exporter scrape endpoint.  The scheme follows the exporter's web
+config (https when exporter.webConfig.tls) unless the monitor sets its own.
+Called with dict "root" $ "monitor" .Values.serviceMonitor (or .Values.podMonitor).
+*/}}
+{{- define "gpucost.monitor.transport" -}}
+scheme: {{ default (ternary "https" "http" .root.Values.exporter.webConfig.tls) .monitor.scheme }}
+{{- with .monitor.tlsConfig }}
+tlsConfig:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .monitor.basicAuth }}
+basicAuth:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The kubelet's probe scheme: HTTPS when the exporter serves TLS.  /healthz and /readyz are exempt from
+basic auth (the kubelet sends no credentials) but not from TLS; the kubelet does not verify the certificate.
+*/}}
+{{- define "gpucost.exporter.probeScheme" -}}
+{{- ternary "HTTPS" "HTTP" .Values.exporter.webConfig.tls }}
+{{- end }}
+
+{{/*
+The budget sidecar's credential Secrets, as YAML: {aws|gcp|slack: {name, key}} for each one set.  Each
+is mounted read-only at /var/run/secrets/<aws|gcp|slack>/<key> and named by a flag.
+*/}}
+{{- define "gpucost.budgets.secretFiles" -}}
+{{- $b := .Values.budgets }}
+{{- $files := dict }}
+{{- if $b.aws.existingSecret }}{{ $_ := set $files "aws" (dict "name" $b.aws.existingSecret "key" $b.aws.existingSecretKey) }}{{ end }}
+{{- if $b.gcp.existingSecret }}{{ $_ := set $files "gcp" (dict "name" $b.gcp.existingSecret "key" $b.gcp.existingSecretKey) }}{{ end }}
+{{- if $b.slack.existingSecret }}{{ $_ := set $files "slack" (dict "name" $b.slack.existingSecret "key" $b.slack.existingSecretKey) }}{{ end }}
+{{- toYaml $files }}
 {{- end }}
