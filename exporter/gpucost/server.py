@@ -1,34 +1,41 @@
-"""The exporter's HTTP endpoints: /metrics (configurable path), /healthz, /readyz.
+"""The exporter's HTTP endpoints: /metrics (configurable path), /healthz, /readyz, `/`.
 
-The metrics handler serves bytes rendered at most once per snapshot; it never
-calls NVML, the kubelet or the API server.  Optional TLS and basic auth come
-from an exporter-toolkit style web config file (`--web.config.file`):
+The metrics handler serves bytes rendered at most once per snapshot and
+format (text 0.0.4, or OpenMetrics 1.0.0 when the Accept header asks for it);
+it never calls NVML, the kubelet or the API server.  Optional TLS and basic
+auth come from an exporter-toolkit style web config file (`--web.config.file`):
 
     tls_server_config: {cert_file: server.crt, key_file: server.key}
     basic_auth_users: {prometheus: <bcrypt hash>}
+
+/healthz and /readyz need no credentials (kubelet httpGet probes carry none)
+but are served over TLS like everything else.  The serving itself (event loop,
+timeouts, keep-alive) is `gpucost.httpserve`.
 """
 
 from __future__ import annotations
 
-import base64
-import logging
 import ssl
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import cast
 
-import yaml
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import generate_latest as generate_text
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
 
 from gpucost.errors import ConfigError
-from gpucost.metrics.render import CONTENT_TYPE, SnapshotRenderer
+from gpucost.httpauth import BasicAuth
+from gpucost.httpserve import HttpServer, Request, Response
+from gpucost.metrics.render import OPENMETRICS_EOF, ExpositionFormat, SnapshotRenderer, choose_format
 from gpucost.snapshot import ExporterSnapshot
+from gpucost.yamlfields import load_yaml_file
 
 __all__ = ["ExporterServer", "WebConfig", "load_web_config"]
 
-log = logging.getLogger("gpucost.server")
+# prometheus_client leaves this one unannotated.
+generate_openmetrics = cast(Callable[[CollectorRegistry], bytes], openmetrics_exposition.generate_latest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +47,7 @@ class WebConfig:
 
 def load_web_config(path: str) -> WebConfig:
     """Parse a web config file; every problem is a ConfigError naming file, key and value."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(path, "", path, f"cannot read web config file: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, "", "", f"not valid YAML: {exc}") from None
+    raw = load_yaml_file(Path(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(path, "", raw, "must be a mapping")
     for key in raw:
@@ -74,78 +76,9 @@ def load_web_config(path: str) -> WebConfig:
     return WebConfig(resolve(cert), resolve(key_file), dict(users))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("http %s", format % args)
-
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _authorized(self) -> bool:
-        users = self.server.web.basic_auth_users
-        if not users:
-            return True
-        header = self.headers.get("Authorization", "")
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        return self.server.check_password(user, password)
-
-    def do_GET(self) -> None:
-        if not self._authorized():
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="gpucost"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        path = self.path.split("?", 1)[0]
-        owner = self.server.owner
-        if path == owner.telemetry_path:
-            self._send(200, owner.render_metrics(), CONTENT_TYPE)
-        elif path == "/healthz":
-            self._send(200, b"ok\n")
-        elif path == "/readyz":
-            problems = owner.readiness_problems()
-            self._send(503 if problems else 200, ("\n".join(problems) or "ready").encode() + b"\n")
-        elif path == "/":
-            page = (f"<html><head><title>gpucost exporter</title></head><body><h1>gpucost exporter</h1>"
-                    f"<p><a href='{owner.telemetry_path}'>Metrics</a> · <a href='/healthz'>healthz</a> · "
-                    f"<a href='/readyz'>readyz</a></p></body></html>")
-            self._send(200, page.encode(), "text/html; charset=utf-8")
-        else:
-            self._send(404, b"not found\n")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    owner: ExporterServer
-    web: WebConfig
-    _password_cache: dict[tuple[str, str], bool]
-
-    def check_password(self, user: str, password: str) -> bool:
-        import bcrypt
-
-        key = (user, password)
-        cached = self._password_cache.get(key)
-        if cached is not None:
-            return cached
-        hashed = self.web.basic_auth_users.get(user)
-        # bcrypt is slow by design; cache the verdict so each scrape does not pay it again.
-        ok = hashed is not None and bcrypt.checkpw(password.encode(), hashed.encode())
-        if len(self._password_cache) > 256:
-            self._password_cache.clear()
-        self._password_cache[key] = ok
-        return ok
+# Paths a kubelet probes without credentials; everything else needs them when users are configured.
+_PROBE_PATHS = ("/healthz", "/readyz")
+_ALLOWED_METHODS = ("GET", "HEAD")
 
 
 class ExporterServer:
@@ -168,33 +101,62 @@ class ExporterServer:
             self._process_registry = CollectorRegistry(auto_describe=False)
             ProcessCollector(registry=self._process_registry)
         self.web = web or WebConfig()
-        self._httpd = _Server((host or "0.0.0.0", port), _Handler)
-        self._httpd.owner = self
-        self._httpd.web = self.web
-        self._httpd._password_cache = {}
-        if self.web.cert_file:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(self.web.cert_file, self.web.key_file)
-            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread: threading.Thread | None = None
+        self._auth = BasicAuth(self.web.basic_auth_users)
+        tls = _tls_context(self.web) if self.web.cert_file else None
+        # Binds now: a port in use is an OSError here, for the caller to report.
+        self._http = HttpServer(host or "0.0.0.0", port, self._handle, tls=tls)
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return self._http.port
 
-    def render_metrics(self) -> bytes:
-        body = self._renderer.render(self._snapshot())
-        if self._process_registry is not None:
-            body += generate_latest(self._process_registry)
-        return body
+    def render_metrics(self, fmt: ExpositionFormat = ExpositionFormat.TEXT) -> bytes:
+        """The whole exposition in `fmt` as one bytes object (the server itself writes the parts without joining)."""
+        return b"".join(self._metrics_chunks(fmt))
 
     def readiness_problems(self) -> list[str]:
         return self._readiness()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="gpucost-http", daemon=True)
-        self._thread.start()
+        self._http.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._http.stop()
+        self._auth.close()
+
+    def _metrics_chunks(self, fmt: ExpositionFormat) -> tuple[bytes | memoryview, ...]:
+        body = self._renderer.render(self._snapshot(), fmt)
+        if self._process_registry is None:
+            return (body,)
+        if fmt is ExpositionFormat.OPENMETRICS:
+            # One document, one `# EOF`: the process families go before it, and bring their own.
+            return memoryview(body)[: len(body) - len(OPENMETRICS_EOF)], generate_openmetrics(self._process_registry)
+        return body, generate_text(self._process_registry)
+
+    async def _handle(self, request: Request) -> Response:
+        if request.method not in _ALLOWED_METHODS:
+            return Response(405, b"method not allowed\n", headers=(("allow", ", ".join(_ALLOWED_METHODS)),))
+        path = request.path
+        if path not in _PROBE_PATHS and not await self._auth.allows(request.header("authorization")):
+            return Response(401, headers=(("www-authenticate", 'Basic realm="gpucost"'),))
+        if path == self.telemetry_path:
+            fmt = choose_format(request.header("accept"))
+            return Response(200, self._metrics_chunks(fmt), fmt.content_type, (("vary", "Accept"),))
+        if path == "/healthz":
+            return Response(200, b"ok\n")
+        if path == "/readyz":
+            problems = self.readiness_problems()
+            return Response(503 if problems else 200, ("\n".join(problems) or "ready").encode() + b"\n")
+        if path == "/":
+            page = (f"<html><head><title>gpucost exporter</title></head><body><h1>gpucost exporter</h1>"
+                    f"<p><a href='{self.telemetry_path}'>Metrics</a> · <a href='/healthz'>healthz</a> · "
+                    f"<a href='/readyz'>readyz</a></p></body></html>")
+            return Response(200, page.encode(), "text/html; charset=utf-8")
+        return Response(404, b"not found\n")
+
+
+def _tls_context(web: WebConfig) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(web.cert_file, web.key_file)
+    return context

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
 import shutil
 import ssl
 import subprocess
@@ -10,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
@@ -29,7 +32,8 @@ def _get(url: str, *, auth: tuple[str, str] | None = None, context: ssl.SSLConte
         with urllib.request.urlopen(request, timeout=5, context=context) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        with exc:
+            return exc.code, exc.read()
 
 
 def test_custom_telemetry_path_health_and_readiness(tmp_path: Path) -> None:
@@ -45,7 +49,9 @@ def test_custom_telemetry_path_health_and_readiness(tmp_path: Path) -> None:
         assert _get(exporter.base_url + "/metrics")[0] == 404
 
 
-def test_tls_and_basic_auth_from_the_web_config_file(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _tls_exporter_with_basic_auth(tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext, ManagedProcess]]:
+    """An exporter over TLS with user prometheus, password s3cret; yields (url, client context, process)."""
     openssl = shutil.which("openssl")
     assert openssl, "openssl is part of the base system"
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
@@ -67,18 +73,40 @@ def test_tls_and_basic_auth_from_the_web_config_file(tmp_path: Path) -> None:
         url = f"https://127.0.0.1:{port}"
         for _ in range(100):
             try:
-                status, _ = _get(url + "/healthz", auth=("prometheus", "s3cret"), context=context)
+                _get(url + "/", context=context)
                 break
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)
         else:
             pytest.fail(exporter.log_text())
-        assert status == 200
+        yield url, context, exporter
+
+
+def test_tls_and_basic_auth_from_the_web_config_file(tmp_path: Path) -> None:
+    with _tls_exporter_with_basic_auth(tmp_path) as (url, context, _):
         assert _get(url + "/metrics", context=context)[0] == 401
+        assert _get(url + "/", context=context)[0] == 401
         assert _get(url + "/metrics", auth=("prometheus", "wrong"), context=context)[0] == 401
+        assert _get(url + "/metrics", auth=("nobody", "s3cret"), context=context)[0] == 401
         status, body = _get(url + "/metrics", auth=("prometheus", "s3cret"), context=context)
         assert status == 200
         assert b"gpucost_gpu_info" in body
+        assert _get(url + "/", auth=("prometheus", "s3cret"), context=context)[0] == 200
+
+
+def test_kubelet_probes_need_no_basic_auth_but_still_tls(tmp_path: Path) -> None:
+    """/healthz and /readyz answer without credentials (kubelet httpGet probes), over TLS only."""
+    with _tls_exporter_with_basic_auth(tmp_path) as (url, context, _):
+        assert _get(url + "/healthz", context=context) == (200, b"ok\n")
+        status, body = _get(url + "/readyz", context=context)
+        assert status == 200, body
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(url + "/metrics", timeout=5, context=context)
+        with denied.value:
+            assert denied.value.headers["WWW-Authenticate"] == 'Basic realm="gpucost"'
+        # The probes are not served in plain text on the TLS port.
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            urllib.request.urlopen(url.replace("https:", "http:") + "/healthz", timeout=5)
 
 
 def test_bad_web_config_exits_2(tmp_path: Path) -> None:
