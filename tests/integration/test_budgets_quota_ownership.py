@@ -67,19 +67,24 @@ def test_a_quota_merely_labelled_managed_by_gpucost_is_not_ours(
 
 
 class _SwapsTheQuotaAfterTheFirstRead:
-    """The Kubernetes client, except that another actor replaces the quota right after our first GET."""
+    """The Kubernetes client, except that another actor replaces the quota right after our GET number `after`."""
 
-    def __init__(self, core_v1: Any, server: FakeApiServer) -> None:
+    def __init__(self, core_v1: Any, server: FakeApiServer, after: int = 1,
+                 labels: dict[str, str] | None = None) -> None:
         self._core_v1 = core_v1
         self._server = server
+        self._after = after
+        self._labels = labels if labels is not None else {"team": "platform-admins"}
         self.reads = 0
 
     def read_namespaced_resource_quota(self, name: str, namespace: str) -> Any:
         answer = self._core_v1.read_namespaced_resource_quota(name, namespace)
         self.reads += 1
-        if self.reads == 1:
+        if self.reads == self._after:
             self._server.delete("resourcequotas", name, namespace)
-            self._server.put("resourcequotas", _foreign_quota({"team": "platform-admins"}))
+            replacement = _foreign_quota(self._labels)
+            replacement["metadata"]["annotations"] = {"gpucost.io/budget-month": "2026-11"}
+            self._server.put("resourcequotas", replacement)
         return answer
 
     def __getattr__(self, name: str) -> Any:
@@ -114,3 +119,18 @@ def test_our_own_quota_is_still_removed_with_preconditions(cluster: tuple[FakeAp
     [removed] = enforcer.run(_budgets(), lambda b: 0.0, DECEMBER_1)
     assert removed.action == "remove_quota"
     assert server.get("resourcequotas", QUOTA, "inference") is None
+
+
+def test_a_quota_replaced_after_the_fresh_read_is_not_deleted(cluster: tuple[FakeApiServer, Any]) -> None:
+    """The delete carries the fresh read's uid and resourceVersion: a quota recreated in between, even one that
+    copies every mark of ours, makes the API server refuse the delete (409) and it stays."""
+    server, core_v1 = cluster
+    QuotaEnforcer(core_v1, SidecarState(), dry_run=False).run(_budgets(), lambda b: 1500.0, NOVEMBER_28)
+    ours = {"app.kubernetes.io/managed-by": "gpucost", "gpucost.io/budget": "platform-inference"}
+    swapping = _SwapsTheQuotaAfterTheFirstRead(core_v1, server, after=2, labels=ours)
+    QuotaEnforcer(swapping, SidecarState(), dry_run=False).run(_budgets(), lambda b: 0.0, DECEMBER_1)
+    assert swapping.reads == 2
+    deletes = [r for r in server.requests if r.method == "DELETE"]
+    assert len(deletes) == 1, "the delete was sent, with preconditions"
+    survivor = server.get("resourcequotas", QUOTA, "inference")
+    assert survivor is not None and survivor["spec"]["hard"] == FOREIGN_HARD

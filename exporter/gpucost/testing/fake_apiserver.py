@@ -391,6 +391,14 @@ def _matches(obj: JsonObject, field_selector: str, label_selector: str) -> bool:
     return True
 
 
+def _precondition_conflict(obj: JsonObject, preconditions: Mapping[str, Any]) -> bool:
+    metadata = obj.get("metadata") or {}
+    return any(
+        preconditions.get(field) not in (None, "") and preconditions.get(field) != metadata.get(field)
+        for field in ("uid", "resourceVersion")
+    )
+
+
 def _status(code: int, reason: str, message: str) -> JsonObject:
     return {
         "kind": "Status",
@@ -499,7 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif method in ("PUT", "PATCH") and route.name:
             self._update(route, body, patch=method == "PATCH")
         elif method == "DELETE" and route.name:
-            self._delete(route)
+            self._delete(route, body)
         else:
             self._send_json(405, _status(405, "MethodNotAllowed", f"{method} {parsed.path}"))
 
@@ -605,10 +613,17 @@ class _Handler(BaseHTTPRequestHandler):
             stored = self.fake._store(key, body)
         self._send_json(200, stored)
 
-    def _delete(self, route: _Route) -> None:
+    def _delete(self, route: _Route, body: JsonObject | None) -> None:
+        preconditions = (body or {}).get("preconditions") or {}
+        key = (route.resource, route.namespace, route.name)
         with self.fake._state.lock:
-            gone = self.fake._remove((route.resource, route.namespace, route.name))
-        if gone is None:
+            current = self.fake._state.objects.get(key)
+            conflict = current is not None and _precondition_conflict(current, preconditions)
+            gone = None if conflict or current is None else self.fake._remove(key)
+        if conflict:
+            # As the real API server: a delete whose uid/resourceVersion preconditions no longer hold is refused.
+            self._send_json(409, _status(409, "Conflict", f"Precondition failed for {route.name}: {preconditions}"))
+        elif gone is None:
             self._send_not_found(route)
         else:
             self._send_json(200, gone)
