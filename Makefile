@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(VENV))/bin:$(GOBIN_DIR):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help demo test lint bench dashboards proto alertmanager-config rules helm-docs bootstrap clean
+.PHONY: help demo test lint bench image dashboards proto alertmanager-config rules helm-docs bootstrap clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -59,7 +59,20 @@ $(TOOLS)/.etcd:
 $(KUBE_APISERVER): tests/tools/build-kube-apiserver.sh
 	tests/tools/build-kube-apiserver.sh $(TOOLS)
 
-bootstrap: $(VENV)/.installed $(TOOLS)/.debs $(TOOLS)/.etcd $(HELM) $(KUBE_APISERVER)  ## install everything the tests and the demo use
+# podman/buildah (image build and tests/integration/test_image.py), runc (bookworm's crun refuses
+# hybrid cgroup hosts) and debootstrap (the local Debian base image: no registry needed).
+IMAGE_PACKAGES := podman buildah runc crun debootstrap fuse-overlayfs slirp4netns uidmap containernetworking-plugins
+$(TOOLS)/.image-tools:
+	@mkdir -p $(TOOLS)
+	@if ! command -v podman >/dev/null || ! command -v buildah >/dev/null || ! command -v runc >/dev/null \
+	    || ! command -v debootstrap >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(IMAGE_PACKAGES); \
+	fi
+	touch $@
+
+bootstrap: $(VENV)/.installed $(TOOLS)/.debs $(TOOLS)/.etcd $(TOOLS)/.image-tools $(HELM) $(KUBE_APISERVER)  ## install everything the tests and the demo use
 
 # --- user targets ----------------------------------------------------------
 
@@ -73,6 +86,9 @@ test: bootstrap  ## run every test (unit, integration against real servers, lint
 lint: $(VENV)/.installed  ## ruff and mypy --strict
 	$(VENV)/bin/ruff check exporter tests
 	$(VENV)/bin/mypy exporter/gpucost
+
+image: $(VENV)/.installed $(TOOLS)/.image-tools  ## build the container image localhost/gpucost/gpucost:<version> (podman, no registry needed)
+	tests/tools/build-image.sh
 
 bench: bootstrap  ## benchmarks, reported as ratios measured in one run
 	$(PY) -m gpucost.bench $(BENCH_ARGS)
