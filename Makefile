@@ -72,7 +72,12 @@ $(TOOLS)/.image-tools:
 	fi
 	touch $@
 
-bootstrap: $(VENV)/.installed $(TOOLS)/.debs $(TOOLS)/.etcd $(TOOLS)/.image-tools $(HELM) $(KUBE_APISERVER)  ## install everything the tests and the demo use
+OPERATOR_CRDS := $(TOOLS)/crds/VERSION
+# Prometheus Operator CRDs (pinned release, read from its Go module) for tests/integration/realk8s.
+$(OPERATOR_CRDS): tests/tools/fetch-operator-crds.sh
+	tests/tools/fetch-operator-crds.sh $(TOOLS)
+
+bootstrap: $(VENV)/.installed $(TOOLS)/.debs $(TOOLS)/.etcd $(TOOLS)/.image-tools $(HELM) $(KUBE_APISERVER) $(OPERATOR_CRDS)  ## install everything the tests and the demo use
 
 # --- user targets ----------------------------------------------------------
 
