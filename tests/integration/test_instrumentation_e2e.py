@@ -381,20 +381,31 @@ def test_inference_pod_serving_two_business_units_70_30_is_charged_70_30_of_its_
     # first minute mark after the split does; it is the same split in dollars, and it sums to
     # the pod's measured cost integrated over the same minute marks
     daily_name = "model_business_unit:gpucost_inference_cost_usd:increase1d"
+    split_name = "model_business_unit:gpucost_inference_cost_usd_per_hour:rate5m"
     wait_for(
         lambda: prom_query(prom, f'{daily_name}{{model="{INFERENCE_MODEL}"}}'),
         timeout=75,
         what="the recorded daily split",
     )
+    # Compare once the day holds three minute marks: at the first mark the pod can be a few seconds old, when
+    # its 5-minute rate still moves fast, and the split recorded up to one evaluation before that mark can
+    # differ from the rate at the mark by 10 %; two more marks of a steady pod dilute that to a few percent.
+    split_marks = (f'count_over_time({split_name}{{model="{INFERENCE_MODEL}",business_unit="search",'
+                   f'component="active"}}[1d:1m])')
+    wait_for(lambda: prom_query(prom, f"{split_marks} >= 3"), timeout=200, what="the split at three minute marks")
+    time.sleep(5)  # the daily rule evaluates every 2 s: its newest sample now includes the third mark
     daily_at = prom_scalar(prom, f'max(timestamp({daily_name}{{model="{INFERENCE_MODEL}"}}))')
     daily = by_labels(
         prom_query(prom, f'{daily_name}{{model="{INFERENCE_MODEL}"}}', at=daily_at), "business_unit", "component"
     )
+    # The pod's cost integrated over the same minute marks as the daily rule: only the marks at which the
+    # recorded split already existed. Over a young pod one mark more or less is an eighth of the total,
+    # and whether the split was recorded before the first mark depends on when the evaluations fell.
     day_cost = by_labels(
         prom_query(
             prom,
-            f"sum_over_time((sum by (component) (rate(gpucost_container_gpu_cost_usd_total{{{pod}}}[5m])) * 3600)"
-            "[1d:1m]) / 60",
+            f"sum_over_time(((sum by (component) (rate(gpucost_container_gpu_cost_usd_total{{{pod}}}[5m])) * 3600)"
+            f' and on (component) sum by (component) ({split_name}{{model="{INFERENCE_MODEL}"}}))[1d:1m]) / 60',
             at=daily_at,
         ),
         "component",
