@@ -48,6 +48,25 @@ def test_per_process_busy_time_decides_the_active_split_on_a_time_sliced_gpu() -
     assert by[B].idle_usd == pytest.approx(0.1)
 
 
+def test_half_held_time_sliced_gpu_charges_its_busy_time_to_the_holders_and_unheld_idle_to_unallocated() -> None:
+    """2 of 4 replicas held, 90 % busy: all busy time to the two holders by their processes (issue #20)."""
+    gpu = GpuDevice("GPU-t", "1", "NVIDIA L4")
+    sample = GpuSample("GPU-t", 1.0, 0.9, process_utilization={10: 0.45, 20: 0.15})
+    allocations = [
+        DeviceAllocation("GPU-t", A, 0.25, pod_uid="uid-a"),
+        DeviceAllocation("GPU-t", B, 0.25, pod_uid="uid-b"),
+    ]
+    owners = {10: "uid-a", 20: "uid-b"}
+    (cost,) = run_tick(TickInputs(3600.0, [gpu], {"GPU-t": sample}, {"GPU-t": PriceQuote(4.0, "on_demand")},
+                                  allocations, owners.get))
+    by = {h.container: h for h in cost.holders}
+    assert by[A].active_usd == pytest.approx(2.7)  # 3/4 of the $3.60 busy time
+    assert by[B].active_usd == pytest.approx(0.9)
+    assert by[A].idle_usd == pytest.approx(0.1)
+    assert by[B].idle_usd == pytest.approx(0.1)
+    assert cost.unallocated_usd == pytest.approx(0.2)
+
+
 def test_device_without_a_price_counts_no_money() -> None:
     gpu = GpuDevice("GPU-x", "2", "Mystery GPU")
     (cost,) = run_tick(TickInputs(60.0, [gpu], {}, {}, [DeviceAllocation("GPU-x", A)]))

@@ -3,10 +3,11 @@
 Ground truth is computed piece by piece between the trace's events, in
 continuous time: each stretch's price x time is split into active and idle
 from the trace's utilization by gpucost's documented definition
-(`gpucost.engine.split`: active by measured busy time, idle by share).  The
-plain "held" integral, price x share x lifetime, is reported beside it: on an
-exclusive GPU the two agree; on a time-sliced GPU a pod that kept the device
-busy pays more active cost than its share, by design.
+(`gpucost.engine.split`: all busy time is active, split by measured busy
+time; the idle rest is split by share, and the idle capacity of replicas no one
+holds is unallocated).  The plain "held" integral, price x share x lifetime, is
+reported beside it: on an exclusive GPU the two agree; on a time-sliced GPU a
+pod that kept the device busy pays more active cost than its share, by design.
 
 gpucost is the real engine (`run_tick` feeding a `Ledger`) sampled the way the
 exporter samples: a tick every second, holders as they are at the tick,
@@ -81,20 +82,27 @@ def _edges(jobs: Sequence[TraceJob], begin: float, end: float) -> list[float]:
 def _split_exact(
     gpu: TraceGpu, running: Sequence[TraceJob], at: float, seconds: float, totals: dict[str, TeamCost]
 ) -> None:
-    """gpucost's definition of active and idle, for a stretch in which nothing changes."""
+    """gpucost's definition of active and idle, for a stretch in which nothing changes.
+
+    All busy time is active and goes to the jobs by their busy time; idle capacity
+    goes to the jobs by share, and unheld replicas' part of it is nobody's.
+    """
     if not running:
         return
     cost = gpu.price_per_hour_usd * seconds / SECONDS_PER_HOUR
     busy = [job.utilization_at(at) for job in running]
-    held = min(sum(job.share for job in running), 1.0)
-    active_total = cost * min(sum(busy), 1.0, held)
-    idle_total = cost * held - active_total
     busy_sum = sum(busy)
+    total_share = sum(job.share for job in running)
+    held = min(total_share, 1.0)
+    device_busy = min(busy_sum, 1.0)
+    active_total = cost * device_busy
+    idle_total = cost * (1.0 - device_busy) * held
     for job, job_busy in zip(running, busy, strict=True):
-        weight = job_busy / busy_sum if busy_sum > 0.0 else job.share / held
+        share = job.share / total_share
+        weight = job_busy / busy_sum if busy_sum > 0.0 else share
         team = totals.setdefault(job.team, TeamCost())
         team.active_usd += active_total * weight
-        team.idle_usd += idle_total * job.share / held
+        team.idle_usd += idle_total * share
 
 
 def truth_team_costs(trace: Trace, horizon: float | None = None) -> dict[str, TeamCost]:
