@@ -1,4 +1,4 @@
-"""The Alertmanager config generator: committed files match it, the budgets reader is tolerant and strict."""
+"""The Alertmanager config generator: committed files match it; it reads budgets.yaml through the sidecar's reader."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import yaml
 from gpucost.alerting import BUDGET_ALERTS, DeliveryMode, Settings, TeamChannel, build_config, render_config
 from gpucost.alerting.__main__ import main
 from gpucost.alerting.teams import parse_budget_teams, read_budget_teams
+from gpucost.budgets.spec import parse_budget_file
 from gpucost.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -129,39 +130,75 @@ def test_example_budgets_yield_teams_with_default_or_own_channel() -> None:
     )
 
 
-def test_reader_ignores_keys_it_does_not_own_and_budgets_without_a_team() -> None:
+def _budget(name: str, team: object, **extra: object) -> dict[str, object]:
+    return {"name": name, "scope": {"team": team}, "monthly_usd": 100, **extra}
+
+
+def test_a_team_gets_its_first_budget_channel_else_the_default_as_the_digest_does() -> None:
     document = {
-        "version": 3,
         "budgets": [
-            {"name": "a", "scope": {"team": "nlp", "model": "m"}, "amount": {"usd": 5}, "clouds": ["gcp"]},
-            {"name": "b", "scope": {"cost_center": "cc-1"}},
-            {"name": "c", "scope": {"team": "nlp"}, "slack_channel": "#other"},
+            _budget("a", "nlp"),
+            _budget("b", "nlp", slack_channel="#nlp-spend"),
+            _budget("c", "nlp", slack_channel="#other"),
+            _budget("d", "vision"),
         ],
     }
-    assert parse_budget_teams(document) == (TeamChannel("nlp", "#team-nlp-alerts"),)
+    teams = parse_budget_teams(document, file="budgets.yaml")
+    assert teams == (TeamChannel("nlp", "#nlp-spend"), TeamChannel("vision", "#team-vision-alerts"))
+    budget_file = parse_budget_file(document, "budgets.yaml")
+    assert [budget_file.team_channel(team.team) for team in teams] == [team.channel for team in teams]
 
 
 @pytest.mark.parametrize(
-    ("document", "key_path"),
+    ("document", "key_path", "problem"),
     [
-        ([], ""),
-        ({"budget": []}, "budgets"),
-        ({"budgets": {"team": "x"}}, "budgets"),
-        ({"budgets": ["nlp"]}, "budgets[0]"),
-        ({"budgets": [{"name": "a", "scope": "nlp"}]}, "budgets[0].scope"),
-        ({"budgets": [{"name": "a", "scope": {"team": "nlp team"}}]}, "budgets[0].scope.team"),
-        ({"budgets": [{"name": "a", "scope": {"team": 7}}]}, "budgets[0].scope.team"),
+        ([], "", "must be a mapping"),
+        ({"budget": []}, "budget", "unknown key"),
+        ({"version": 3, "budgets": []}, "version", "unknown key"),
+        ({"budgets": {"team": "x"}}, "budgets", "must be a list"),
+        ({"budgets": ["nlp"]}, "budgets[0]", "must be a mapping"),
+        ({"budgets": [_budget("a", "nlp", amount_usd=5)]}, "budgets[0].amount_usd", "`monthly_usd`"),
         (
-            {"budgets": [{"name": "a", "scope": {"team": "a"}, "slack_channel": "#a b"}]},
-            "budgets[0].slack_channel",
+            {"budgets": [{"name": "a", "scope": {"team": "nlp"}, "amount_usd": 5}]},
+            "budgets[0].amount_usd",
+            "unknown key",
         ),
+        ({"budgets": [_budget("a", "nlp", clouds=["gcp"])]}, "budgets[0].clouds", "unknown key"),
+        ({"budgets": [{"name": "a", "scope": "nlp", "monthly_usd": 1}]}, "budgets[0].scope", "must be a mapping"),
+        (
+            {"budgets": [{"name": "a", "scope": {"cost_center": "cc-1"}, "monthly_usd": 1}]},
+            "budgets[0].scope.team",
+            "required",
+        ),
+        ({"budgets": [_budget("a", "nlp team")]}, "budgets[0].scope.team", "label value"),
+        ({"budgets": [_budget("a", 7)]}, "budgets[0].scope.team", "non-empty string"),
+        ({"budgets": [_budget("a", "a", slack_channel="#a b")]}, "budgets[0].slack_channel", "Slack channel"),
+        ({"budgets": [_budget("a", "a", slack_channel="C0123ABCDEF")]}, "budgets[0].slack_channel", "Slack channel"),
     ],
 )
-def test_malformed_budgets_raise_config_error_naming_the_key(document: Any, key_path: str) -> None:
-    with pytest.raises(ConfigError) as error:
+def test_the_generator_rejects_what_the_sidecar_rejects_naming_the_key(
+    document: Any, key_path: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as from_generator:
         parse_budget_teams(document, file="budgets.yaml")
-    assert error.value.key_path == key_path
-    assert error.value.file == "budgets.yaml"
+    with pytest.raises(ConfigError) as from_sidecar:
+        parse_budget_file(document, "budgets.yaml")
+    assert from_generator.value.one_line() == from_sidecar.value.one_line()
+    assert (from_generator.value.file, from_generator.value.key_path) == ("budgets.yaml", key_path)
+    assert problem in from_generator.value.one_line()
+
+
+def test_cli_rejects_an_old_format_budgets_file_naming_file_key_and_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets:\n  - {name: nlp-monthly, scope: {team: nlp}, amount_usd: 20000}\n")
+    assert main(["--teams-from", str(budgets), "--mode", "webhook"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {budgets}: budgets[0].amount_usd: unknown key; the monthly amount is `monthly_usd`"
+        " (got 'amount_usd')\n"
+    )
 
 
 def test_cli_reports_a_bad_budgets_file_in_one_line_with_exit_code_2(

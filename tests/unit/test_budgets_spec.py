@@ -32,6 +32,7 @@ BAD_FILES = [
     (_one(monthly_usd="50k"), "budgets[0].monthly_usd:", "must be a number"),
     (_one(thresholds_percent=[50, 100, 80]), "budgets[0].thresholds_percent[2]:", "strictly increasing"),
     (_one(slack_channel="research-finops"), "budgets[0].slack_channel:", "Slack channel"),
+    (_one(amount_usd=5), "budgets[0].amount_usd:", "unknown key; the monthly amount is `monthly_usd`"),
     (_one(owners=["alice"]), "budgets[0].owners[0]:", "e-mail"),
     (_one(start_month="2026-13"), "budgets[0].start_month:", "YYYY-MM"),
     (_one(start_month="2026-06", end_month="2026-01"), "budgets[0].end_month:", "before start_month"),
@@ -95,6 +96,21 @@ def test_overlapping_scopes_are_reported_not_rejected() -> None:
     budgets = load_budget_file(FIXTURES / "valid.yaml")
     assert [(o.first, o.second) for o in budgets.overlaps] == [("research-monthly", "research-llama")]
     assert "team=research,model=llama-70b" in str(budgets.overlaps[0])
+
+
+def test_a_teams_channel_is_its_first_budget_channel_else_team_alerts() -> None:
+    document = {
+        "budgets": [
+            {"name": "a", "scope": {"team": "research"}, "monthly_usd": 1},
+            {"name": "b", "scope": {"team": "research", "model": "x"}, "monthly_usd": 1, "slack_channel": "#r-x"},
+            {"name": "c", "scope": {"team": "research"}, "monthly_usd": 1, "slack_channel": "#r-other"},
+            {"name": "d", "scope": {"team": "search"}, "monthly_usd": 1},
+        ]
+    }
+    budget_file = parse_budget_file(document, "f.yaml")
+    assert budget_file.team_channel("research") == "#r-x"
+    assert budget_file.team_channel("search") == "#team-search-alerts"
+    assert budget_file.team_channel("absent") == "#team-absent-alerts"
 
 
 def test_scopes_of_different_teams_or_disjoint_periods_do_not_overlap() -> None:

@@ -552,7 +552,11 @@ def _budgets(**changes: object) -> dict[str, object]:
         (lambda d: parse_budget_file(d, "b.yaml"), _budgets(monthly_usd=10**400), "monthly_usd"),
         (lambda d: parse_budget_file(d, "b.yaml"), _budgets(start_month="0000-01"), "start_month"),
         (lambda d: parse_budget_file(d, "b.yaml"), _budgets(name="a\n"), "name"),
-        (lambda d: parse_budget_teams(d, file="b.yaml"), {"budgets": [{"scope": {"team": "t\n"}}]}, "scope.team"),
+        (
+            lambda d: parse_budget_teams(d, file="b.yaml"),
+            {"budgets": [{"name": "a", "scope": {"team": "t\n"}, "monthly_usd": 1}]},
+            "scope.team",
+        ),
     ],
 )
 def test_fuzz_findings_are_config_errors(parse: Callable[[object], object], document: object, fragment: str) -> None:

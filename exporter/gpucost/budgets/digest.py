@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpucost.budgets.prometheus_api import PrometheusClient
-from gpucost.budgets.spec import BudgetFile, Month, budgets_for_team
+from gpucost.budgets.spec import BudgetFile, Month, budgets_for_team, default_team_channel
 from gpucost.budgets.top_saving import ScorecardTopSavings, TopSaving
 from gpucost.errors import SourceUnavailable
 
@@ -49,11 +49,8 @@ class TeamDigest:
 
 
 def default_channel(team: str, budget_file: BudgetFile | None) -> str:
-    if budget_file is not None:
-        for budget in budgets_for_team(budget_file, team):
-            if budget.slack_channel:
-                return budget.slack_channel
-    return f"#team-{team}-alerts"
+    """The team's digest channel: the same rule the Alertmanager generator uses (budgets/spec.py)."""
+    return budget_file.team_channel(team) if budget_file is not None else default_team_channel(team)
 
 
 def gather_team_digest(

@@ -1,5 +1,8 @@
 """The budgets file (`budgets.yaml`): frozen values, the parser and its validation.
 
+This is the one reader of the format: the budget sidecar, `gpucost budgets
+validate` and the Alertmanager generator (`gpucost.alerting.teams`) all go
+through it, so a file one of them accepts the others accept too.
 `parse_budget_file` is pure: it takes the parsed YAML and returns a
 `BudgetFile` or raises `ConfigError` naming file, key path and value.
 `load_budget_file` reads the file first.  Overlapping scopes are not an error
@@ -39,6 +42,7 @@ __all__ = [
     "Month",
     "Overlap",
     "budgets_for_team",
+    "default_team_channel",
     "find_overlaps",
     "load_budget_file",
     "parse_budget_file",
@@ -69,6 +73,9 @@ _BUDGET_KEYS = (
     "hard_threshold_percent",
     "namespaces",
 )
+# Keys other gpucost readers once accepted, with what replaced them; said in the error so a file copied
+# from an old example is fixed in one step instead of guessed at.  Still errors: nothing is read silently.
+_RENAMED_BUDGET_KEYS = {"amount_usd": "the monthly amount is `monthly_usd`"}
 _FIXED_KEYS = ("name", "monthly_usd", "allocation")
 _ANOMALY_KEYS = ("enabled", "monitor", "threshold_usd", "frequency", "subscribers")
 _SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
@@ -211,6 +218,19 @@ class BudgetFile:
     def by_name(self, name: str) -> Budget | None:
         return next((budget for budget in self.budgets if budget.name == name), None)
 
+    def team_channel(self, team: str) -> str:
+        """Where a team's team-wide messages go: the first `slack_channel` among its budgets, else the default.
+
+        Budget alerts in bot mode use each budget's own channel (the `slack_channel` label); this is the one
+        channel for what is per team: the weekly digest and a webhook-mode receiver.
+        """
+        channels = (budget.slack_channel for budget in budgets_for_team(self, team) if budget.slack_channel)
+        return next(channels, default_team_channel(team))
+
+
+def default_team_channel(team: str) -> str:
+    return f"#team-{team}-alerts"
+
 
 def threshold_label(percent: float) -> str:
     """80 -> "0.8", 100 -> "1", 125 -> "1.25": the `threshold` label of the ratio metric."""
@@ -270,6 +290,7 @@ def _periods_overlap(first: Budget, second: Budget) -> bool:
 
 def _parse_budget(raw: object, file: str, path: str) -> Budget:
     mapping = require_mapping(raw, file, path)
+    _reject_renamed_keys(mapping, file, path)
     reject_unknown_keys(mapping, _BUDGET_KEYS, file, path)
     name = read_str(mapping, "name", file, path)
     if not _NAME_RE.fullmatch(name):
@@ -342,6 +363,12 @@ def _parse_budget(raw: object, file: str, path: str) -> Budget:
             "quota enforcement needs scope.namespace or a namespaces list to put the ResourceQuota in",
         )
     return budget
+
+
+def _reject_renamed_keys(mapping: Mapping[str, object], file: str, path: str) -> None:
+    for old, replacement in _RENAMED_BUDGET_KEYS.items():
+        if old in mapping:
+            raise ConfigError(file, child_path(path, old), old, f"unknown key; {replacement}")
 
 
 def _parse_scope(raw: object, file: str, path: str) -> BudgetScope:
