@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpucost.budgets.spec import BudgetFile, Month, load_budget_file
 from gpucost.cli.common import fail
+from gpucost.durations import DurationError, parse_simple_duration
 from gpucost.errors import SourceUnavailable, UserInputError
 from gpucost.extras import MissingExtra, require_extra
 from gpucost.logs import setup_logging
@@ -188,10 +189,14 @@ def _check_credential_files(args: argparse.Namespace) -> None:
 
 
 def parse_duration(text: str, flag: str) -> dt.timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) == 0:
-        raise UserInputError(flag, "", text, "must be a positive duration like 30s, 10m, 1h or 7d")
-    return dt.timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    """A positive `30s`, `10m`, `1h` or `7d` flag value; UserInputError names the flag."""
+    try:
+        seconds = parse_simple_duration(text)
+        if seconds > 0:
+            return dt.timedelta(seconds=seconds)
+    except (DurationError, OverflowError):  # OverflowError: more days than a timedelta holds
+        pass
+    raise UserInputError(flag, "", text, "must be a positive duration like 30s, 10m, 1h or 7d")
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from gpucost import listen_address
 from gpucost.budgets.gcp_budgets import GCP_BUDGET_PREFIX
 from gpucost.budgets.gcp_spend import parse_push
 from gpucost.budgets.state import SidecarState
@@ -22,11 +23,13 @@ _MAX_BODY = 1 << 20
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
-    """`:9836` -> ("0.0.0.0", 9836); `127.0.0.1:0` -> ("127.0.0.1", 0)."""
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        raise UserInputError("--web.listen-address", "", address, "must be [host]:port, e.g. :9836")
-    return (host or "0.0.0.0", int(port))
+    """`:9836` -> ("0.0.0.0", 9836); `127.0.0.1:0` -> ("127.0.0.1", 0); UserInputError in the sidecar's words."""
+    try:
+        host, port = listen_address.parse_listen_address(address)
+    except listen_address.ListenAddressError:
+        raise UserInputError("--web.listen-address", "", address, "must be [host]:port, e.g. :9836") from None
+    # The sidecar's server listens on IPv4 only, where "" and 0.0.0.0 are the same.
+    return (host or "0.0.0.0", port)
 
 
 class SidecarHttpServer:

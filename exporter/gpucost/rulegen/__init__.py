@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from gpucost.durations import DurationError, parse_simple_duration
 from gpucost.metrics.names import DEFAULT_WORKLOAD_LABELS
 
 __all__ = [
@@ -37,18 +38,19 @@ BUDGET_TIERS: tuple[tuple[float, str, str], ...] = (
     (1.25, "125", "critical"),
 )
 
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 # A job name the chart can set and a selector can quote without escaping.
 _JOB = re.compile(r"^[A-Za-z0-9_.:/-]+$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def duration_seconds(duration: str) -> int:
-    """Seconds in a simple Prometheus duration such as `5m`; raises ValueError otherwise."""
-    match = _DURATION.match(duration)
-    if match is None:
-        raise ValueError(f"duration {duration!r} must be a number followed by s, m, h or d")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    """Seconds in a simple Prometheus duration such as `5m`; raises ValueError otherwise.
+
+    Simple because the text goes into record names (`rate5m`) and range selectors as written.
+    """
+    try:
+        return parse_simple_duration(duration)
+    except DurationError:
+        raise ValueError(f"duration {duration!r} must be a number followed by s, m, h or d") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,7 @@ class RuleOptions:
         ):
             duration_seconds(getattr(self, name))
         window = duration_seconds(self.rate_window)
-        if window > 300 or 3600 % window:
+        if not 0 < window <= 300 or 3600 % window:
             # The current hour of month-to-date spend integrates the recorded rate every
             # rate_window: the window must tile the hour and stay within the 5m lookback delta.
             raise ValueError("rate_window must divide 1h and be at most 5m")
