@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -44,6 +44,9 @@ from tests.support.servers import (
     write_prometheus_config,
 )
 from tests.support.slack_sink import SlackSink
+
+if TYPE_CHECKING:
+    from tests.integration.rules_stacks import RulesStacks
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -213,17 +216,11 @@ def recent_values(prometheus: ManagedProcess, expr: str) -> list[float]:
     return [float(value) for _ts, value in series["values"]]
 
 
-@pytest.fixture(scope="module")
-def sink() -> Iterator[SlackSink]:
-    with SlackSink() as running_sink:
-        yield running_sink
-
-
-@pytest.fixture(scope="module")
-def alertmanager(tmp_path_factory: pytest.TempPathFactory, sink: SlackSink) -> Iterator[ManagedProcess]:
-    workdir = tmp_path_factory.mktemp("rules-e2e-am")
+@contextlib.contextmanager
+def slack_alertmanager(workdir: Path, sink: SlackSink) -> Iterator[ManagedProcess]:
+    """Alertmanager with the generated bot-mode config (FAST_AM timings), posting to `sink`."""
     secrets = workdir / "secrets"
-    secrets.mkdir()
+    secrets.mkdir(parents=True)
     (secrets / "slack-bot-token").write_text("xoxb-fake-test-token\n")
     (secrets / "slack-webhook-platform").write_text(sink.webhook_url("platform") + "\n")
     settings = Settings(
@@ -240,10 +237,21 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory, sink: SlackSink) -> I
         yield running
 
 
+# The stack, Alertmanager and sink come from `rules_stacks` (tests/integration/conftest.py), which
+# test_rules_victoriametrics.py shares: one stack crosses the budget tiers once for both modules.
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, alertmanager: ManagedProcess) -> Iterator[Stack]:
-    with budget_stack(tmp_path_factory.mktemp("rules-e2e"), alertmanager_url=alertmanager.base_url) as running:
-        yield running
+def sink(rules_stacks: RulesStacks) -> SlackSink:
+    return rules_stacks.sink
+
+
+@pytest.fixture(scope="module")
+def alertmanager(rules_stacks: RulesStacks) -> ManagedProcess:
+    return rules_stacks.alertmanager
+
+
+@pytest.fixture(scope="module")
+def stack(rules_stacks: RulesStacks) -> Stack:
+    return rules_stacks.stack
 
 
 @dataclass

@@ -7,14 +7,16 @@ evaluates the same rule files against VictoriaMetrics and writes its recorded se
 back into it.  Both therefore see identical raw samples.  Compared: the budget alerts
 of the team (labels and state) and `budget:gpucost_budget_used:ratio` at one instant
 between two tile boundaries.
+
+The stack is the one test_rules_e2e.py drives across the tiers (tests/integration/rules_stacks.py,
+started once for both modules): when both modules run, the tiers have all been crossed before
+these tests start, and the comparison waits only for vmalert to catch up.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,31 +27,17 @@ from tests.integration.test_rules_e2e import (
     TILES_PER_BUDGET,
     Stack,
     budget_alerts,
-    budget_stack,
     prometheus_alerts,
 )
-from tests.support.servers import (
-    ManagedProcess,
-    http_get_json,
-    prom_query,
-    start_victoria_metrics,
-    start_vmalert,
-    wait_for,
-)
+from tests.support.servers import ManagedProcess, http_get_json, prom_query, wait_for
+
+if TYPE_CHECKING:
+    from tests.integration.rules_stacks import RulesStacks
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 RATIO = f'budget:gpucost_budget_used:ratio{{budget="{BUDGET}",team="{TEAM}"}}'
 GROWTH_TILES = 4
-
-
-def start_vm(workdir: Path) -> ManagedProcess:
-    return start_victoria_metrics(workdir, extra_args=[
-        "-search.latencyOffset=1s",
-        # The rollup cache serves month-to-date subqueries from before the newest tiles were written,
-        # which froze the ratio on a quiet machine; a test wants every query answered from the data.
-        "-search.disableCache",
-    ])
 
 
 def vmalert_alerts(vmalert: ManagedProcess) -> list[dict[str, Any]]:
@@ -69,15 +57,9 @@ def vm_query(vm: ManagedProcess, expr: str, at: float) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, ManagedProcess, ManagedProcess]]:
-    workdir = tmp_path_factory.mktemp("rules-vm")
-    with (
-        start_vm(workdir) as vm,
-        budget_stack(workdir, remote_write_url=vm.base_url + "/api/v1/write") as stack,
-        start_vmalert(workdir, vm, stack.rule_files, evaluation_interval="2s",
-                      extra_args=["-remoteWrite.flushInterval=1s"]) as vmalert,
-    ):
-        yield stack, vm, vmalert
+def both(rules_stacks: RulesStacks) -> tuple[Stack, ManagedProcess, ManagedProcess]:
+    """The stack test_rules_e2e.py drove across the tiers (tests/integration/conftest.py), VM and vmalert."""
+    return rules_stacks.stack, rules_stacks.vm, rules_stacks.vmalert
 
 
 def test_vmalert_loads_every_rule_file_and_evaluates_without_errors(
