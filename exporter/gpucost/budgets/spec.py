@@ -1,4 +1,4 @@
-"""The budgets file (`budgets.yaml`): frozen values, the parser and its validation.
+"""The budgets file (`budgets.yaml`): the parser and its validation.
 
 This is the one reader of the format: the budget sidecar, `gpucost budgets
 validate` and the Alertmanager generator (`gpucost.alerting.teams`) all go
@@ -8,17 +8,35 @@ through it, so a file one of them accepts the others accept too.
 `load_budget_file` reads the file first.  Overlapping scopes are not an error
 (a team budget and a team+model budget inside it are normal) but are reported
 in `BudgetFile.overlaps` so `gpucost budgets validate` can show them.
+
+The frozen values live in `gpucost.budgets.spec_model` and are re-exported here, so
+`from gpucost.budgets.spec import ...` stays the one import path for callers.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
+from gpucost.budgets.spec_model import (
+    DEFAULT_THRESHOLDS_PERCENT,
+    SCOPE_KEYS,
+    AnomalyDetection,
+    AnomalyFrequency,
+    Budget,
+    BudgetFile,
+    BudgetScope,
+    EnforceMode,
+    FixedCost,
+    Month,
+    Overlap,
+    budgets_for_team,
+    default_team_channel,
+    find_overlaps,
+    scope_mapping,
+    threshold_label,
+)
 from gpucost.errors import ConfigError
 from gpucost.yamlfields import (
     child_path,
@@ -50,15 +68,12 @@ __all__ = [
     "threshold_label",
 ]
 
-DEFAULT_THRESHOLDS_PERCENT: tuple[float, ...] = (50.0, 80.0, 100.0, 125.0)
-EnforceMode = Literal["off", "quota"]
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 _LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?$")
 _CHANNEL_RE = re.compile(r"^#[a-z0-9][a-z0-9_\-]{0,79}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_SCOPE_KEYS = ("team", "model", "namespace", "cost_center", "cluster")
 _BUDGET_KEYS = (
     "name",
     "scope",
@@ -79,162 +94,6 @@ _RENAMED_BUDGET_KEYS = {"amount_usd": "the monthly amount is `monthly_usd`"}
 _FIXED_KEYS = ("name", "monthly_usd", "allocation")
 _ANOMALY_KEYS = ("enabled", "monitor", "threshold_usd", "frequency", "subscribers")
 _SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
-AnomalyMonitorKind = Literal["team_tag", "service"]
-AnomalyFrequency = Literal["DAILY", "WEEKLY", "IMMEDIATE"]
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Month:
-    """A calendar month, `2026-01`."""
-
-    year: int
-    month: int
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-    @classmethod
-    def of(cls, moment: dt.date) -> Month:
-        return cls(moment.year, moment.month)
-
-    def first_day(self) -> dt.date:
-        return dt.date(self.year, self.month, 1)
-
-    def next(self) -> Month:
-        return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetScope:
-    """What a budget covers; unset dimensions are empty strings and match everything."""
-
-    team: str
-    model: str = ""
-    namespace: str = ""
-    cost_center: str = ""
-    cluster: str = ""
-
-    def label_values(self) -> tuple[str, str, str, str, str]:
-        return (self.team, self.model, self.namespace, self.cost_center, self.cluster)
-
-    def overlaps(self, other: BudgetScope) -> bool:
-        """Two scopes overlap when some spend could fall in both: each dimension equal or unset on a side."""
-        return all(
-            not mine or not theirs or mine == theirs
-            for mine, theirs in zip(self.label_values(), other.label_values(), strict=True)
-        )
-
-    def describe(self) -> str:
-        return ",".join(
-            f"{key}={value}" for key, value in zip(_SCOPE_KEYS, self.label_values(), strict=True) if value
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    name: str
-    scope: BudgetScope
-    monthly_usd: float
-    thresholds_percent: tuple[float, ...] = DEFAULT_THRESHOLDS_PERCENT
-    slack_channel: str = ""
-    owners: tuple[str, ...] = ()
-    start_month: Month | None = None
-    end_month: Month | None = None
-    monthly_overrides: tuple[tuple[Month, float], ...] = ()
-    enforce: EnforceMode = "off"
-    hard_threshold_percent: float | None = None
-    namespaces: tuple[str, ...] = ()
-
-    def active_in(self, month: Month) -> bool:
-        if self.start_month is not None and month < self.start_month:
-            return False
-        return self.end_month is None or month <= self.end_month
-
-    def amount_for(self, month: Month) -> float | None:
-        """The budget in USD for `month`, or None when the budget does not cover it."""
-        if not self.active_in(month):
-            return None
-        for override_month, amount in self.monthly_overrides:
-            if override_month == month:
-                return amount
-        return self.monthly_usd
-
-    def enforcement_threshold_percent(self) -> float:
-        return (
-            self.hard_threshold_percent
-            if self.hard_threshold_percent is not None
-            else self.thresholds_percent[-1]
-        )
-
-    def enforcement_namespaces(self) -> tuple[str, ...]:
-        if self.namespaces:
-            return self.namespaces
-        return (self.scope.namespace,) if self.scope.namespace else ()
-
-
-@dataclass(frozen=True, slots=True)
-class FixedCost:
-    """A cost outside the GPUs (licences, support) spread over teams by `allocation`."""
-
-    name: str
-    monthly_usd: float
-    allocation: str  # "proportional", "even" or "team:<name>"
-
-
-@dataclass(frozen=True, slots=True)
-class Overlap:
-    first: str
-    second: str
-    scope: str
-
-    def __str__(self) -> str:
-        return f"budgets {self.first!r} and {self.second!r} overlap ({self.scope}); spend counts in both"
-
-
-@dataclass(frozen=True, slots=True)
-class AnomalyDetection:
-    """AWS Cost Anomaly Detection for the file's teams: monitors plus one subscription with a threshold."""
-
-    monitor: AnomalyMonitorKind
-    """`team_tag`: one CUSTOM monitor per team on the `team` cost-allocation tag; `service`: the DIMENSIONAL one."""
-    threshold_usd: float
-    """Alert when an anomaly's total impact is at least this many USD."""
-    frequency: AnomalyFrequency
-    subscribers: tuple[str, ...]
-    """E-mail addresses (DAILY, WEEKLY) or SNS topic ARNs (IMMEDIATE)."""
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetFile:
-    budgets: tuple[Budget, ...]
-    fixed_costs: tuple[FixedCost, ...] = ()
-    overlaps: tuple[Overlap, ...] = field(default=())
-    anomaly_detection: AnomalyDetection | None = None
-    """None when absent or `enabled: false`."""
-
-    def teams(self) -> tuple[str, ...]:
-        return tuple(sorted({budget.scope.team for budget in self.budgets}))
-
-    def by_name(self, name: str) -> Budget | None:
-        return next((budget for budget in self.budgets if budget.name == name), None)
-
-    def team_channel(self, team: str) -> str:
-        """Where a team's team-wide messages go: the first `slack_channel` among its budgets, else the default.
-
-        Budget alerts in bot mode use each budget's own channel (the `slack_channel` label); this is the one
-        channel for what is per team: the weekly digest and a webhook-mode receiver.
-        """
-        channels = (budget.slack_channel for budget in budgets_for_team(self, team) if budget.slack_channel)
-        return next(channels, default_team_channel(team))
-
-
-def default_team_channel(team: str) -> str:
-    return f"#team-{team}-alerts"
-
-
-def threshold_label(percent: float) -> str:
-    """80 -> "0.8", 100 -> "1", 125 -> "1.25": the `threshold` label of the ratio metric."""
-    return f"{round(percent / 100.0, 6):g}"
 
 
 def load_budget_file(path: Path) -> BudgetFile:
@@ -266,26 +125,6 @@ def parse_budget_file(document: object, file: str) -> BudgetFile:
     fixed = _parse_fixed_costs(root.get("fixed_costs"), file)
     anomaly = _parse_anomaly_detection(root.get("anomaly_detection"), file, "anomaly_detection")
     return BudgetFile(tuple(budgets), fixed, find_overlaps(budgets), anomaly)
-
-
-def find_overlaps(budgets: Sequence[Budget]) -> tuple[Overlap, ...]:
-    found: list[Overlap] = []
-    for index, first in enumerate(budgets):
-        for second in budgets[index + 1 :]:
-            if first.scope.overlaps(second.scope) and _periods_overlap(first, second):
-                narrower = (
-                    first.scope
-                    if len(first.scope.describe()) >= len(second.scope.describe())
-                    else second.scope
-                )
-                found.append(Overlap(first.name, second.name, narrower.describe()))
-    return tuple(found)
-
-
-def _periods_overlap(first: Budget, second: Budget) -> bool:
-    start = max(first.start_month or Month(1, 1), second.start_month or Month(1, 1))
-    end = min(first.end_month or Month(9999, 12), second.end_month or Month(9999, 12))
-    return start <= end
 
 
 def _parse_budget(raw: object, file: str, path: str) -> Budget:
@@ -375,9 +214,9 @@ def _parse_scope(raw: object, file: str, path: str) -> BudgetScope:
     if raw is None:
         raise ConfigError(file, path, raw, "is required (at least {team: <name>})")
     mapping = require_mapping(raw, file, path)
-    reject_unknown_keys(mapping, _SCOPE_KEYS, file, path)
+    reject_unknown_keys(mapping, SCOPE_KEYS, file, path)
     values: dict[str, str] = {}
-    for key in _SCOPE_KEYS:
+    for key in SCOPE_KEYS:
         value = (
             read_str(mapping, key, file, path) if key == "team" else optional_str(mapping, key, file, path)
         )
@@ -526,11 +365,3 @@ def _anomaly_frequency(text: str) -> AnomalyFrequency:
     if text == "IMMEDIATE":
         return "IMMEDIATE"
     return "WEEKLY" if text == "WEEKLY" else "DAILY"
-
-
-def budgets_for_team(budget_file: BudgetFile, team: str) -> tuple[Budget, ...]:
-    return tuple(budget for budget in budget_file.budgets if budget.scope.team == team)
-
-
-def scope_mapping(scope: BudgetScope) -> Mapping[str, str]:
-    return dict(zip(_SCOPE_KEYS, scope.label_values(), strict=True))
