@@ -18,11 +18,12 @@ import requests
 from botocore.config import Config
 
 from gpucost.budgets.aws_cost_explorer import CostExplorerSource
-from gpucost.budgets.cli import build_parser, parse_duration
+from gpucost.budgets.cli import build_parser
 from gpucost.budgets.gcp_billing_export import BillingExportSource, parse_export_table
 from gpucost.budgets.prometheus_api import PrometheusClient, PrometheusEstimateSource
 from gpucost.budgets.reconcile import Reconciler
 from gpucost.budgets.service import _run_guarded, build_jobs
+from gpucost.budgets.settings import SidecarConfig, config_from_args
 from gpucost.budgets.state import SidecarState
 from gpucost.errors import SourceUnavailable
 from tests.support.fake_gcp import FakeGcp
@@ -137,7 +138,7 @@ def test_reconciliation_publishes_ratio_and_delta_per_team_and_total(prometheus_
 
 def test_prometheus_down_marks_reconciliation_down_and_keeps_the_day_pending(ce_client: object) -> None:
     state = SidecarState()
-    dead = PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=1, attempts=1)
+    dead = PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout_seconds=1, retries=0)
     reconciler = Reconciler(CostExplorerSource(ce_client), PrometheusEstimateSource(dead), state)
     assert reconciler.reconcile_day(DAY, dt.datetime.now(dt.UTC)) == []
     assert state.snapshot().provider_up[("aws", "reconciliation")] is False
@@ -308,7 +309,9 @@ def test_serve_runs_one_reconciliation_job_per_cloud_each_failing_alone(
         ]
     )
     state = SidecarState()
-    jobs = {job.name: job for job in build_jobs(args, state, parse_duration)}
+    config = config_from_args(args)
+    assert isinstance(config, SidecarConfig)
+    jobs = {job.name: job for job in build_jobs(config, state)}
     assert (jobs["gcp reconciliation"].provider, jobs["gcp reconciliation"].feature) == ("gcp", "reconciliation")
     now = _day_end() + dt.timedelta(hours=7)  # "yesterday" is DAY
     gcp.fail_bigquery(500)

@@ -19,11 +19,20 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from gpucost.budgets.settings import (
+    BudgetSyncConfig,
+    CommandConfig,
+    DigestConfig,
+    PriceSyncConfig,
+    ReconcileConfig,
+    SidecarConfig,
+    config_from_args,
+    parse_duration,
+)
 from gpucost.budgets.spec import BudgetFile, Month, load_budget_file
 from gpucost.cli.common import fail
-from gpucost.durations import DurationError, parse_simple_duration
 from gpucost.errors import SourceUnavailable, UserInputError
 from gpucost.extras import MissingExtra, require_extra
 from gpucost.logs import setup_logging
@@ -31,7 +40,8 @@ from gpucost.logs import setup_logging
 if TYPE_CHECKING:
     from gpucost.budgets.state import ReconciliationResult
 
-__all__ = ["build_parser", "main"]
+# parse_duration moved to gpucost.budgets.settings; it stays importable from here, where the tests know it.
+__all__ = ["build_parser", "main", "parse_duration"]
 
 log = logging.getLogger("gpucost.budgets")
 
@@ -161,10 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The redacting handler first: every later line, a library's debug output included, passes its filter.
     setup_logging(getattr(args, "log_level", "info"))
     try:
-        if args.command not in _WITHOUT_EXTRA:
-            require_extra("budgets", f"gpucost-budgets {args.command}")
-        _check_credential_files(args)
-        return int(_COMMANDS[args.command](args))
+        if args.command in _WITHOUT_EXTRA:
+            return _validate(args.file)
+        require_extra("budgets", f"gpucost-budgets {args.command}")
+        config = config_from_args(args)
+        _check_credential_files(config)
+        return _run(config)
     except MissingExtra as err:
         return fail(f"gpucost-budgets: {err.one_line()}")
     except UserInputError as err:
@@ -174,66 +186,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _check_credential_files(args: argparse.Namespace) -> None:
+def _run(config: CommandConfig) -> int:
+    match config:
+        case SidecarConfig():
+            from gpucost.budgets.service import run_service
+
+            return run_service(config)
+        case BudgetSyncConfig():
+            return _plan_or_sync(config)
+        case ReconcileConfig():
+            return _reconcile(config)
+        case DigestConfig():
+            return _digest(config)
+        case PriceSyncConfig():
+            return _price_sync(config)
+
+
+def _check_credential_files(config: CommandConfig) -> None:
     """Read every credential file a flag names before any work: a bad one is exit 2 at start, not a job failure."""
     from gpucost.budgets.credentials import slack_bot_token
 
-    if getattr(args, "slack_bot_token_file", None) is not None:
-        slack_bot_token(args.slack_bot_token_file)
-    if getattr(args, "aws_shared_credentials_file", None) is not None or getattr(
-        args, "gcp_credentials_file", None
-    ) is not None:
+    if isinstance(config, SidecarConfig | DigestConfig) and config.slack.bot_token_file is not None:
+        slack_bot_token(config.slack.bot_token_file)
+    if not isinstance(config, DigestConfig) and config.clouds.credential_files:
         from gpucost.budgets import clouds
 
-        clouds.check_credential_files(args)
+        clouds.check_credential_files(config.clouds)
 
 
-def parse_duration(text: str, flag: str) -> dt.timedelta:
-    """A positive `30s`, `10m`, `1h` or `7d` flag value; UserInputError names the flag."""
-    try:
-        seconds = parse_simple_duration(text)
-        if seconds > 0:
-            return dt.timedelta(seconds=seconds)
-    except (DurationError, OverflowError):  # OverflowError: more days than a timedelta holds
-        pass
-    raise UserInputError(flag, "", text, "must be a positive duration like 30s, 10m, 1h or 7d")
-
-
-def _validate(args: argparse.Namespace) -> int:
-    budgets = load_budget_file(args.file)
+def _validate(file: Path) -> int:
+    budgets = load_budget_file(file)
     for overlap in budgets.overlaps:
-        print(f"{args.file}: warning: {overlap}")
-    print(f"{args.file}: ok ({len(budgets.budgets)} budgets, {len(budgets.fixed_costs)} fixed costs)")
+        print(f"{file}: warning: {overlap}")
+    print(f"{file}: ok ({len(budgets.budgets)} budgets, {len(budgets.fixed_costs)} fixed costs)")
     return 0
 
 
-def _plan_or_sync(args: argparse.Namespace, apply: bool) -> int:
+def _plan_or_sync(config: BudgetSyncConfig) -> int:
     from gpucost.budgets import clouds
 
-    budget_file = load_budget_file(args.budgets_file)
+    budget_file = load_budget_file(config.budgets_file)
     month = Month.of(dt.datetime.now(dt.UTC).date())
-    if not args.aws_enabled and not args.gcp_billing_account:
-        raise UserInputError("", "--aws.enabled/--gcp.billing-account", None, "enable at least one cloud")
-    for text in clouds.plan_and_apply(args, budget_file, month, apply=apply and not args.dry_run):
+    for text in clouds.plan_and_apply(config.clouds, budget_file, month, apply=config.apply):
         print(text)
     return 0
 
 
-def _reconcile(args: argparse.Namespace) -> int:
+def _reconcile(config: ReconcileConfig) -> int:
     from gpucost.budgets import clouds
 
-    if args.date:
-        try:
-            day = dt.date.fromisoformat(args.date)
-        except ValueError as err:
-            raise UserInputError("--date", "", args.date, "must be a date YYYY-MM-DD") from err
-    else:
-        day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    reconcilers = clouds.make_reconcilers(args)
-    if not reconcilers:
-        raise UserInputError(
-            "", "--aws.enabled/--gcp.billing-export-table", None, "enable at least one cloud to reconcile"
-        )
+    day = config.day or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    reconcilers = clouds.make_reconcilers(config.clouds, config.reconciliation, config.prometheus)
     now = dt.datetime.now(dt.UTC)
     failed: list[str] = []
     for reconciler in reconcilers:
@@ -256,7 +259,7 @@ def _result_line(day: dt.date, result: ReconciliationResult) -> str:
     )
 
 
-def _digest(args: argparse.Namespace) -> int:
+def _digest(config: DigestConfig) -> int:
     from gpucost.budgets.credentials import SLACK_TOKEN_FLAG, slack_bot_token
     from gpucost.budgets.digest import (
         default_channel,
@@ -268,64 +271,45 @@ def _digest(args: argparse.Namespace) -> int:
     from gpucost.budgets.prometheus_api import PrometheusClient
     from gpucost.budgets.top_saving import ScorecardTopSavings
 
-    token = slack_bot_token(args.slack_bot_token_file)  # before any query: a missing token is exit 2 at once
-    if not token and not args.dry_run:
+    token = slack_bot_token(config.slack.bot_token_file)  # before any query: a missing token is exit 2 at once
+    if not token and not config.dry_run:
         raise UserInputError(
             "", SLACK_TOKEN_FLAG, None, "name the file holding the Slack bot token (SLACK_BOT_TOKEN in development)"
         )
     budget_file: BudgetFile | None = (
-        load_budget_file(args.budgets_file) if args.budgets_file.exists() else None
+        load_budget_file(config.budgets_file) if config.budgets_file.exists() else None
     )
-    prometheus = PrometheusClient(args.prometheus_url)
+    prometheus = PrometheusClient(config.prometheus.url)
     digest = gather_team_digest(
         prometheus,
-        args.team,
+        config.team,
         budget_file,
         dt.datetime.now(dt.UTC),
         top_savings=ScorecardTopSavings.from_prometheus(prometheus.base_url),
     )
-    channel = args.slack_channel or default_channel(args.team, budget_file)
-    if args.dry_run:
+    channel = config.channel or default_channel(config.team, budget_file)
+    if config.dry_run:
         text, _blocks = render_blocks(digest)
         print(f"{channel}: {text}")
         return 0
-    send_digest(make_slack_client(token, args.slack_base_url or None), channel, digest)
+    send_digest(make_slack_client(token, config.slack_base_url), channel, digest)
     return 0
 
 
-def _price_sync(args: argparse.Namespace) -> int:
+def _price_sync(config: PriceSyncConfig) -> int:
     from gpucost.budgets import clouds
     from gpucost.budgets.price_sync import run_price_sync
     from gpucost.budgets.state import SidecarState
 
-    providers = clouds.price_providers(args, parse_duration(args.spot_window, "--spot.window"))
-    if not providers:
-        raise UserInputError("", "--aws.enabled/--gcp.billing-account", None, "enable at least one cloud")
+    providers = clouds.price_providers(config.clouds, config.spot_window)
     state = SidecarState()
-    entries = run_price_sync(args.overrides_file, providers, state, dt.datetime.now(dt.UTC))
+    entries = run_price_sync(config.overrides_file, providers, state, dt.datetime.now(dt.UTC))
     failed = [key[0] for key, up in state.snapshot().provider_up.items() if not up]
     print(
-        f"{args.overrides_file}: {len(entries)} prices written"
+        f"{config.overrides_file}: {len(entries)} prices written"
         + (f"; failed: {', '.join(failed)}" if failed else "")
     )
     return 1 if failed else 0
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from gpucost.budgets.service import run_service
-
-    return run_service(args, parse_duration)
-
-
-_COMMANDS: dict[str, Any] = {
-    "validate": _validate,
-    "plan": lambda args: _plan_or_sync(args, apply=False),
-    "sync": lambda args: _plan_or_sync(args, apply=True),
-    "reconcile": _reconcile,
-    "digest": _digest,
-    "price-sync": _price_sync,
-    "serve": _serve,
-}
 
 
 if __name__ == "__main__":

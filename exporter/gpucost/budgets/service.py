@@ -11,7 +11,6 @@ run where the sidecar runs (enforcement outside a cluster) says so in one warnin
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import signal
@@ -20,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from gpucost.budgets import clouds
 from gpucost.budgets.aws_anomaly import AwsAnomalySync
@@ -27,15 +27,18 @@ from gpucost.budgets.aws_budgets import AwsBudgetSync
 from gpucost.budgets.collector import build_registry
 from gpucost.budgets.reconcile import Reconciler
 from gpucost.budgets.reload import BudgetFileWatcher
-from gpucost.budgets.server import SidecarHttpServer, parse_listen_address
+from gpucost.budgets.server import SidecarHttpServer
+from gpucost.budgets.settings import DEFAULT_SPOT_WINDOW, PriceSyncSchedule, SidecarConfig
 from gpucost.budgets.spec import Budget, Month
 from gpucost.budgets.state import SidecarState
 from gpucost.errors import GpucostError, SourceUnavailable
 
+if TYPE_CHECKING:
+    from gpucost.budgets.prometheus_api import PrometheusClient
+
 __all__ = ["Job", "JobDisabled", "run_service", "start_job_threads"]
 
 log = logging.getLogger(__name__)
-DurationParser = Callable[[str, str], dt.timedelta]
 
 
 @dataclass
@@ -95,78 +98,76 @@ def _run_guarded(job: Job, state: SidecarState, now: dt.datetime) -> None:
     state.set_provider_up(job.provider, job.feature, True)
 
 
-def build_jobs(args: argparse.Namespace, state: SidecarState, parse_duration: DurationParser) -> list[Job]:
+def build_jobs(config: SidecarConfig, state: SidecarState) -> list[Job]:
+    from gpucost.budgets.prometheus_api import PrometheusClient
+
+    # One client for enforcement and the digest: both read the same Prometheus.
+    prometheus = PrometheusClient(config.prometheus.url)
     jobs: list[Job] = []
-    sync_period = parse_duration(args.sync_interval, "--sync.interval")
-    apply = not args.dry_run
-
-    if args.aws_enabled:
-        aws_holder: list[AwsBudgetSync] = []
-
-        def aws_budgets(now: dt.datetime) -> None:
-            budget_file = state.budgets()
-            if budget_file is None:
-                return
-            if not aws_holder:  # built lazily: an STS outage at start must not stop the sidecar
-                aws_holder.append(clouds.make_aws_budget_sync(args, state))
-            aws_sync = aws_holder[0]
-            plan = aws_sync.plan(budget_file, Month.of(now.date()))
-            log.info("aws budget plan:\n%s", plan.render())
-            if apply:
-                aws_sync.apply(plan)
-            aws_sync.read_spend(budget_file)
-
-        jobs.append(Job("aws budget sync", "aws", "budgets", _every(sync_period), aws_budgets))
-        anomaly_holder: list[AwsAnomalySync] = []
-
-        def aws_anomaly_detection(now: dt.datetime) -> None:
-            budget_file = state.budgets()
-            if budget_file is None or budget_file.anomaly_detection is None:
-                return
-            if not anomaly_holder:
-                anomaly_holder.append(clouds.make_aws_anomaly_sync(args))
-            plan = anomaly_holder[0].plan(budget_file)
-            log.info("aws anomaly detection plan:\n%s", plan.render())
-            if apply:
-                anomaly_holder[0].apply(plan)
-
-        jobs.append(
-            Job("aws anomaly detection", "aws", "anomaly_detection", _every(sync_period), aws_anomaly_detection)
-        )
-    if args.gcp_billing_account:
-        gcp_sync = clouds.make_gcp_budget_sync(args)
-        projects = [p.strip() for p in str(args.gcp_projects).split(",") if p.strip()]
-
-        def gcp_budgets(now: dt.datetime) -> None:
-            budget_file = state.budgets()
-            if budget_file is None:
-                return
-            plan = gcp_sync.plan(budget_file, Month.of(now.date()), projects)
-            log.info("gcp budget plan:\n%s", plan.render())
-            if apply:
-                gcp_sync.apply(plan)
-
-        jobs.append(Job("gcp budget sync", "gcp", "budgets", _every(sync_period), gcp_budgets))
-    jobs.extend(_reconciliation_job(r, state, args.reconcile_hour) for r in clouds.make_reconcilers(args, state))
-    if args.overrides_file is not None:
-        from gpucost.budgets.price_sync import run_price_sync
-
-        providers = clouds.price_providers(args, dt.timedelta(days=7))
-        period = parse_duration(args.price_sync_interval, "--price-sync.interval")
-        jobs.append(
-            Job(
-                "price sync",
-                "all",
-                "price_sync",
-                _every(period),
-                lambda now: (
-                    None if not providers else _price_sync(run_price_sync, args, providers, state, now)
-                ),
-            )
-        )
-    jobs.extend(_enforcement_jobs(args, state, sync_period))
-    jobs.extend(_digest_jobs(args, state))
+    if config.clouds.aws.enabled:
+        jobs.extend(_aws_jobs(config, state))
+    if config.clouds.gcp.budgets_enabled:
+        jobs.append(_gcp_budget_job(config, state))
+    reconcilers = clouds.make_reconcilers(config.clouds, config.reconciliation, config.prometheus, state)
+    jobs.extend(_reconciliation_job(r, state, config.schedule.reconcile_hour) for r in reconcilers)
+    if config.price_sync is not None:
+        jobs.append(_price_sync_job(config, config.price_sync, state))
+    jobs.append(_enforcement_job(config, state, prometheus))
+    jobs.extend(_digest_jobs(config, state, prometheus))
     return jobs
+
+
+def _aws_jobs(config: SidecarConfig, state: SidecarState) -> list[Job]:
+    """AWS Budgets sync with spend read-back, and anomaly detection; the clients are built at the first run."""
+    apply = not config.dry_run
+    aws_holder: list[AwsBudgetSync] = []
+
+    def aws_budgets(now: dt.datetime) -> None:
+        budget_file = state.budgets()
+        if budget_file is None:
+            return
+        if not aws_holder:  # built lazily: an STS outage at start must not stop the sidecar
+            aws_holder.append(clouds.make_aws_budget_sync(config.clouds.aws, state))
+        aws_sync = aws_holder[0]
+        plan = aws_sync.plan(budget_file, Month.of(now.date()))
+        log.info("aws budget plan:\n%s", plan.render())
+        if apply:
+            aws_sync.apply(plan)
+        aws_sync.read_spend(budget_file)
+
+    anomaly_holder: list[AwsAnomalySync] = []
+
+    def aws_anomaly_detection(now: dt.datetime) -> None:
+        budget_file = state.budgets()
+        if budget_file is None or budget_file.anomaly_detection is None:
+            return
+        if not anomaly_holder:
+            anomaly_holder.append(clouds.make_aws_anomaly_sync(config.clouds.aws))
+        plan = anomaly_holder[0].plan(budget_file)
+        log.info("aws anomaly detection plan:\n%s", plan.render())
+        if apply:
+            anomaly_holder[0].apply(plan)
+
+    period = config.schedule.sync_interval
+    return [
+        Job("aws budget sync", "aws", "budgets", _every(period), aws_budgets),
+        Job("aws anomaly detection", "aws", "anomaly_detection", _every(period), aws_anomaly_detection),
+    ]
+
+
+def _gcp_budget_job(config: SidecarConfig, state: SidecarState) -> Job:
+    gcp_sync = clouds.make_gcp_budget_sync(config.clouds.gcp)
+
+    def gcp_budgets(now: dt.datetime) -> None:
+        budget_file = state.budgets()
+        if budget_file is None:
+            return
+        plan = gcp_sync.plan(budget_file, Month.of(now.date()), config.clouds.gcp.projects)
+        log.info("gcp budget plan:\n%s", plan.render())
+        if not config.dry_run:
+            gcp_sync.apply(plan)
+
+    return Job("gcp budget sync", "gcp", "budgets", _every(config.schedule.sync_interval), gcp_budgets)
 
 
 def _reconciliation_job(reconciler: Reconciler, state: SidecarState, hour: int) -> Job:
@@ -185,20 +186,19 @@ def _reconciliation_job(reconciler: Reconciler, state: SidecarState, hour: int) 
     return Job(f"{provider} reconciliation", provider, "reconciliation", _daily_at(hour), run)
 
 
-def _price_sync(
-    runner: Callable[..., object],
-    args: argparse.Namespace,
-    providers: object,
-    state: SidecarState,
-    now: dt.datetime,
-) -> None:
-    runner(args.overrides_file, providers, state, now)
+def _price_sync_job(config: SidecarConfig, schedule: PriceSyncSchedule, state: SidecarState) -> Job:
+    from gpucost.budgets.price_sync import run_price_sync
+
+    providers = clouds.price_providers(config.clouds, DEFAULT_SPOT_WINDOW)
+
+    def sync_prices(now: dt.datetime) -> None:
+        if providers:  # no cloud enabled: the overrides file stays as it is
+            run_price_sync(schedule.overrides_file, providers, state, now)
+
+    return Job("price sync", "all", "price_sync", _every(schedule.interval), sync_prices)
 
 
-def _enforcement_jobs(args: argparse.Namespace, state: SidecarState, period: dt.timedelta) -> list[Job]:
-    from gpucost.budgets.prometheus_api import PrometheusClient
-
-    prometheus = PrometheusClient(args.prometheus_url)
+def _enforcement_job(config: SidecarConfig, state: SidecarState, prometheus: PrometheusClient) -> Job:
     holder: dict[str, object] = {}
 
     def spend_of(budget: Budget) -> float:
@@ -214,39 +214,37 @@ def _enforcement_jobs(args: argparse.Namespace, state: SidecarState, period: dt.
             return
         if "enforcer" not in holder:
             try:
-                core_v1 = load_core_v1(args.kubeconfig)
+                core_v1 = load_core_v1(config.enforcement.kubeconfig)
             except KubernetesUnavailable as err:
                 # Expected on a laptop (`serve --dry-run`): say it once, retry each period (a kubeconfig may appear).
                 if "warned" not in holder:
                     holder["warned"] = True
                     log.warning("enforcement is off: %s", err)
                 raise JobDisabled(str(err)) from err
-            holder["enforcer"] = QuotaEnforcer(core_v1, state, dry_run=args.dry_run)
+            holder["enforcer"] = QuotaEnforcer(core_v1, state, dry_run=config.dry_run)
         enforcer = holder["enforcer"]
         assert isinstance(enforcer, QuotaEnforcer)
         enforcer.run(budget_file, spend_of, now)
 
-    return [Job("enforcement", "kubernetes", "enforcement", _every(period), enforce)]
+    return Job("enforcement", "kubernetes", "enforcement", _every(config.schedule.sync_interval), enforce)
 
 
-def _digest_jobs(args: argparse.Namespace, state: SidecarState) -> list[Job]:
+def _digest_jobs(config: SidecarConfig, state: SidecarState, prometheus: PrometheusClient) -> list[Job]:
     from gpucost.budgets.credentials import slack_bot_token
 
-    token = slack_bot_token(getattr(args, "slack_bot_token_file", None))
+    token = slack_bot_token(config.slack.bot_token_file)
     if not token:
         return []
     from gpucost.budgets.digest import default_channel, gather_team_digest, make_slack_client, send_digest
-    from gpucost.budgets.prometheus_api import PrometheusClient
     from gpucost.budgets.top_saving import ScorecardTopSavings
 
-    prometheus = PrometheusClient(args.prometheus_url)
     # One scorecard per digest run (the weekly window), shared by every team's digest.
     top_savings = ScorecardTopSavings.from_prometheus(prometheus.base_url)
     client = make_slack_client(token)
     sent: set[dt.date] = set()
 
     def due(now: dt.datetime) -> bool:
-        return now.weekday() == args.digest_weekday and now.hour >= 9 and now.date() not in sent
+        return now.weekday() == config.schedule.digest_weekday and now.hour >= 9 and now.date() not in sent
 
     def send(now: dt.datetime) -> None:
         sent.add(now.date())
@@ -260,19 +258,17 @@ def _digest_jobs(args: argparse.Namespace, state: SidecarState) -> list[Job]:
     return [Job("slack digest", "slack", "digest", due, send)]
 
 
-def run_service(args: argparse.Namespace, parse_duration: DurationParser) -> int:
+def run_service(config: SidecarConfig) -> int:
+    """Serve until SIGTERM or SIGINT; `config` was checked when it was built, so nothing here is a user error."""
     state = SidecarState()
-    watcher = BudgetFileWatcher(args.budgets_file, state)
+    watcher = BudgetFileWatcher(config.budgets_file, state)
     watcher.check()
-    reload_period = parse_duration(args.reload_interval, "--reload.interval").total_seconds()
-    server = SidecarHttpServer(
-        parse_listen_address(args.listen_address), build_registry(state), state
-    ).start()
+    server = SidecarHttpServer(config.listen_on, build_registry(state), state).start()
     log.info(
         "gpucost-budgets listening on %s (port %d)%s",
-        args.listen_address,
+        config.listen_address,
         server.port,
-        " in dry-run mode" if args.dry_run else "",
+        " in dry-run mode" if config.dry_run else "",
     )
     stop = threading.Event()
 
@@ -282,8 +278,8 @@ def run_service(args: argparse.Namespace, parse_duration: DurationParser) -> int
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    start_job_threads(build_jobs(args, state, parse_duration), state, stop)
-    while not stop.wait(reload_period):
+    start_job_threads(build_jobs(config, state), state, stop)
+    while not stop.wait(config.schedule.reload_interval.total_seconds()):
         watcher.check()
     server.stop()
     return 0
