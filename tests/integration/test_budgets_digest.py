@@ -19,9 +19,9 @@ from gpucost.budgets.digest import (
     render_blocks,
     send_digest,
 )
-from gpucost.budgets.prometheus_api import PrometheusClient
 from gpucost.budgets.spec import Month, parse_budget_file
 from gpucost.budgets.top_saving import ScorecardTopSavings
+from gpucost.promapi import PrometheusClient
 from tests.support.servers import require_binary, start_prometheus, write_prometheus_config
 from tests.support.slack_sink import SlackSink
 

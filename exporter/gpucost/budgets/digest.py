@@ -14,10 +14,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from gpucost.budgets.prometheus_api import PrometheusClient
 from gpucost.budgets.spec import BudgetFile, Month, budgets_for_team, default_team_channel
 from gpucost.budgets.top_saving import ScorecardTopSavings, TopSaving
 from gpucost.errors import SourceUnavailable
+from gpucost.promapi import PrometheusClient
 
 __all__ = [
     "TeamDigest",

@@ -54,8 +54,8 @@ def compute_scorecard(
     prometheus_url: str, at: dt.datetime, window: dt.timedelta, tile: dt.timedelta = dt.timedelta(hours=1)
 ) -> Scorecard:
     """Every team's scorecard over `window` before `at`, with the catalog's candidates and defaults."""
-    from gpucost.instrument.promclient import PrometheusClient
     from gpucost.pricing.catalog import shipped_catalog
+    from gpucost.promapi import PrometheusClient
     from gpucost.scorecard.combine import score_workloads
     from gpucost.scorecard.gather import GatherSettings, gather_usage
     from gpucost.scorecard.levers import GpuCandidate
@@ -69,8 +69,7 @@ def compute_scorecard(
     def candidates(gpu_model: str | None) -> list[GpuCandidate]:
         return candidates_for(gpu_model, catalog.gpu_models)
 
-    with PrometheusClient(prometheus_url, retries=2) as client:
-        usages = gather_usage(client, settings, catalog)
+    usages = gather_usage(PrometheusClient(prometheus_url, retries=2), settings, catalog)
     return score_workloads(usages, candidates, settings.window_seconds)
 
 
@@ -100,8 +99,7 @@ class ScorecardTopSavings:
         self._computed_at = now
         try:
             self._scorecard = self._compute(now)
-        # Malformed answers surface as KeyError/TypeError/ValueError from the gather step.
-        except (GpucostError, KeyError, TypeError, ValueError) as err:
+        except GpucostError as err:  # Prometheus down, rejecting or malformed: all PrometheusApiError
             self._scorecard = None
             log.warning("scorecard unavailable, digest goes out without the top saving: %s", err)
         return self._scorecard

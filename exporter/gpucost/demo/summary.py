@@ -6,14 +6,13 @@ view) and `render_lines` (plain text, for `--no-live`) show the same numbers.
 
 from __future__ import annotations
 
-import json
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from gpucost.promapi import PrometheusApiError, PrometheusClient, Sample
 
 __all__ = ["BudgetLine", "Summary", "read_summary", "render_lines", "render_table"]
 
@@ -46,11 +45,9 @@ class Summary:
     error: str = ""
 
 
-def _query(prometheus_url: str, expr: str) -> list[tuple[dict[str, str], float]]:
-    url = prometheus_url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=5) as response:
-        answer = json.loads(response.read())
-    return [(dict(item["metric"]), float(item["value"][1])) for item in answer["data"]["result"]]
+def _query(prometheus_url: str, expr: str) -> list[Sample]:
+    # No retries: the live view reads again in a few seconds anyway.
+    return list(PrometheusClient(prometheus_url, timeout_seconds=5, retries=0).query(expr))
 
 
 def read_summary(prometheus_url: str, rate_suffix: str) -> Summary:
@@ -89,7 +86,7 @@ def read_summary(prometheus_url: str, rate_suffix: str) -> Summary:
             f"{labels.get('alertname', '')}{{{labels.get('budget') or labels.get('team') or ''}}}"
             for labels, _ in _query(prometheus_url, 'ALERTS{alertstate="firing"}')
         )
-    except (OSError, ValueError, KeyError) as err:
+    except PrometheusApiError as err:
         summary.error = f"Prometheus query failed: {err}"
     return summary
 

@@ -3,30 +3,27 @@
 Every query is an instant query at the run's end with `@ end` and a range equal
 to the run's duration, so `increase()` covers exactly [start, end] of the pods'
 counters (Prometheus extrapolates to the window edges; for linear cost counters
-that is exact).  The HTTP lives in `promclient.py`.
+that is exact).  The HTTP and the answers' parsing live in `gpucost.promapi`.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from gpucost.errors import NoData, UserInputError
+from gpucost.promapi.answers import Sample
 
 __all__ = [
     "JobRangePlan",
     "PodSelector",
     "QueryPlan",
     "RunLabels",
-    "SeriesValue",
     "TimeRange",
     "TrainingCost",
     "joined_label",
-    "parse_sample_times",
-    "parse_vector",
     "promql_string",
     "run_labels",
     "summarize",
@@ -134,24 +131,6 @@ class QueryPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class SeriesValue:
-    labels: Mapping[str, str]
-    value: float
-
-
-def parse_vector(answer: Mapping[str, Any]) -> list[SeriesValue]:
-    """The `data` of a Prometheus instant-query answer of result type vector."""
-    data = answer.get("data") if isinstance(answer, Mapping) else None
-    if not isinstance(data, Mapping) or data.get("resultType") != "vector":
-        raise ValueError(f"not an instant-vector answer: {str(answer)[:200]}")
-    parsed: list[SeriesValue] = []
-    for item in data.get("result", []):
-        labels = {str(k): str(v) for k, v in item["metric"].items()}
-        parsed.append(SeriesValue(labels, float(item["value"][1])))
-    return parsed
-
-
-@dataclass(frozen=True, slots=True)
 class RunLabels:
     """What the pods' series say about the run: devices and workload labels."""
 
@@ -224,7 +203,7 @@ class TrainingCost:
         return {name: value for name, value in values.items() if value}
 
 
-def run_labels(series: Sequence[SeriesValue]) -> RunLabels:
+def run_labels(series: Sequence[Sample]) -> RunLabels:
     if not series:
         raise NoData("no gpucost_container_gpu_cost_usd_total series for these pods in this time range")
 
@@ -237,7 +216,7 @@ def run_labels(series: Sequence[SeriesValue]) -> RunLabels:
     )
 
 
-def joined_label(series: Sequence[SeriesValue], label: str) -> str | None:
+def joined_label(series: Sequence[Sample], label: str) -> str | None:
     values = sorted({s.labels[label] for s in series if s.labels.get(label)})
     return ",".join(values) or None
 
@@ -245,11 +224,11 @@ def joined_label(series: Sequence[SeriesValue], label: str) -> str | None:
 def summarize(
     time_range: TimeRange,
     *,
-    cost_by_component: Sequence[SeriesValue],
-    gpu_seconds: Sequence[SeriesValue],
+    cost_by_component: Sequence[Sample],
+    gpu_seconds: Sequence[Sample],
     labels: RunLabels,
-    gpu_info: Sequence[SeriesValue],
-    gpu_pricing: Sequence[SeriesValue],
+    gpu_info: Sequence[Sample],
+    gpu_pricing: Sequence[Sample],
     epochs: int | None = None,
     instance_type: str | None = None,
 ) -> TrainingCost:
@@ -300,10 +279,3 @@ class JobRangePlan:
     def raw_samples_before(self, at: float) -> str:
         return f"{COST}{{{self.pods.matchers()}}}[{self.step_seconds + 1}s] @ {at:.3f}"
 
-
-def parse_sample_times(answer: Mapping[str, Any]) -> list[float]:
-    """Timestamps of every raw sample in a range-vector (matrix) answer."""
-    data = answer.get("data") if isinstance(answer, Mapping) else None
-    if not isinstance(data, Mapping) or data.get("resultType") != "matrix":
-        raise ValueError(f"not a range-vector answer: {str(answer)[:200]}")
-    return [float(point[0]) for item in data.get("result", []) for point in item["values"]]

@@ -27,8 +27,8 @@ from mlflow.entities import Metric, Param, RunTag
 
 from gpucost.errors import NoData, SourceUnavailable, UserInputError
 from gpucost.instrument.costquery import PodSelector, TimeRange, TrainingCost
-from gpucost.instrument.promclient import PrometheusClient
 from gpucost.instrument.training_cost import fetch_training_cost
+from gpucost.promapi import PrometheusClient
 
 __all__ = ["STATUS_TAG", "TrainingCostHandle", "log_cost", "log_training_cost", "training_cost"]
 
@@ -102,7 +102,7 @@ def log_training_cost(
     prometheus = PrometheusClient(prometheus_url, retries=retries, backoff_seconds=backoff_seconds)
     try:
         cost = fetch_training_cost(prometheus, pods, time_range, epochs=epochs, instance_type=instance_type)
-    except SourceUnavailable as exc:
+    except SourceUnavailable as exc:  # any PrometheusApiError: a rejected query must not fail training either
         log.warning("training cost not logged for run %s: %s", run_id, exc)
         tracking.set_tag(run_id, STATUS_TAG, "unavailable")
         return None
@@ -110,8 +110,6 @@ def log_training_cost(
         log.warning("training cost not logged for run %s: %s", run_id, exc)
         tracking.set_tag(run_id, STATUS_TAG, "no_data")
         return None
-    finally:
-        prometheus.close()
     log_cost(run_id, cost, tracking)
     return cost
 

@@ -46,20 +46,18 @@ def _print_cost(job: str, cost: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gpucost.instrument.costquery import JobRangePlan, PodSelector
-    from gpucost.instrument.promclient import PrometheusClient, PrometheusQueryError
     from gpucost.instrument.training_cost import fetch_job_time_range, fetch_training_cost
+    from gpucost.promapi import PrometheusClient
 
     try:
         pods = PodSelector.parse_job(args.job)
-        with PrometheusClient(args.prometheus) as client:
-            time_range = fetch_job_time_range(client, JobRangePlan(pods, lookback_seconds=args.lookback))
-            cost = fetch_training_cost(
-                client, pods, time_range, epochs=args.epochs, instance_type=args.instance_type
-            )
+        client = PrometheusClient(args.prometheus, retries=4, backoff_seconds=1.0)
+        time_range = fetch_job_time_range(client, JobRangePlan(pods, lookback_seconds=args.lookback))
+        cost = fetch_training_cost(client, pods, time_range, epochs=args.epochs, instance_type=args.instance_type)
     except UserInputError as exc:
         print(f"gpucost training-cost: {exc.one_line()}", file=sys.stderr)
         return 2
-    except (NoData, SourceUnavailable, PrometheusQueryError) as exc:
+    except (NoData, SourceUnavailable) as exc:  # SourceUnavailable: any PrometheusApiError
         print(f"gpucost training-cost: {exc}", file=sys.stderr)
         return 1
     _print_cost(args.job, cost)

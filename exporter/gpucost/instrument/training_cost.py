@@ -11,12 +11,10 @@ from gpucost.instrument.costquery import (
     QueryPlan,
     TimeRange,
     TrainingCost,
-    parse_sample_times,
-    parse_vector,
     run_labels,
     summarize,
 )
-from gpucost.instrument.promclient import PrometheusClient
+from gpucost.promapi import PrometheusClient
 
 __all__ = ["fetch_job_time_range", "fetch_training_cost"]
 
@@ -32,14 +30,14 @@ def fetch_training_cost(
     """Cost of `pods` over `time_range`; raises NoData when no cost series matched."""
     plan = QueryPlan(pods, time_range)
     at = time_range.end
-    labels = run_labels(parse_vector(client.query(plan.pod_labels(), at)))
+    labels = run_labels(client.query(plan.pod_labels(), at).samples)
     return summarize(
         time_range,
-        cost_by_component=parse_vector(client.query(plan.cost_by_component(), at)),
-        gpu_seconds=parse_vector(client.query(plan.gpu_seconds(), at)),
+        cost_by_component=client.query(plan.cost_by_component(), at).samples,
+        gpu_seconds=client.query(plan.gpu_seconds(), at).samples,
         labels=labels,
-        gpu_info=parse_vector(client.query(plan.gpu_info(labels.uuids), at)) if labels.uuids else [],
-        gpu_pricing=parse_vector(client.query(plan.gpu_pricing(labels.uuids), at)) if labels.uuids else [],
+        gpu_info=client.query(plan.gpu_info(labels.uuids), at).samples if labels.uuids else (),
+        gpu_pricing=client.query(plan.gpu_pricing(labels.uuids), at).samples if labels.uuids else (),
         epochs=epochs,
         instance_type=instance_type,
     )
@@ -50,13 +48,12 @@ def fetch_job_time_range(
 ) -> TimeRange:
     """From the first to the last sample of the Job pods' cost series."""
     now = time.time() if now is None else now
-    last = parse_vector(client.query(plan.last_sample(now), now))
-    last += parse_vector(client.query(plan.latest_sample(now), now))
+    last = [*client.query(plan.last_sample(now), now), *client.query(plan.latest_sample(now), now)]
     if not last:
         raise NoData(f"no cost series for pods {plan.pods.pod_regex!r} in namespace {plan.pods.namespace!r}")
-    coarse_first = parse_vector(client.query(plan.first_sample_coarse(now), now))
+    coarse_first = client.query(plan.first_sample_coarse(now), now).samples
     # none before the last step: the series are younger than one step
     coarse = coarse_first[0].value if coarse_first else now
-    raw_times = parse_sample_times(client.query(plan.raw_samples_before(coarse), now))
-    first = min([coarse, *raw_times])
-    return TimeRange(first, max(s.value for s in last))
+    raw = client.query_matrix(plan.raw_samples_before(coarse), now)
+    first = min([coarse, *(point.at for series in raw for point in series.points)])
+    return TimeRange(first, max(sample.value for sample in last))

@@ -17,9 +17,9 @@ from gpucost.extras import MissingExtra, require_extra
 if TYPE_CHECKING:
     from gpucost.scorecard.combine import Scorecard
 
-# Reading Prometheus (httpx), the table (rich) and the HTML charts (matplotlib)
-# come with the [report] extra; they are imported only once a scorecard is
-# computed, so `gpucost --help` works on a bare install.
+# The table (rich) and the HTML charts (matplotlib) come with the [report] extra;
+# they are imported only once a scorecard is computed, so `gpucost --help` works
+# on a bare install.
 REPORT_EXTRA = "report"
 
 __all__ = ["add_parser", "compute_scorecard", "main", "run"]
@@ -54,8 +54,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def compute_scorecard(args: argparse.Namespace) -> Scorecard:
-    from gpucost.instrument.promclient import PrometheusClient
     from gpucost.pricing.catalog import shipped_catalog
+    from gpucost.promapi import PrometheusClient
     from gpucost.scorecard.combine import ScorecardSettings, score_workloads
     from gpucost.scorecard.gather import GatherSettings, gather_usage
     from gpucost.scorecard.levers import GpuCandidate
@@ -75,8 +75,7 @@ def compute_scorecard(args: argparse.Namespace) -> Scorecard:
     def candidates(gpu_model: str | None) -> list[GpuCandidate]:
         return candidates_for(gpu_model, table)
 
-    with PrometheusClient(args.prometheus, retries=2) as client:
-        usages = gather_usage(client, gather)
+    usages = gather_usage(PrometheusClient(args.prometheus, retries=2), gather)
     return score_workloads(usages, candidates, gather.window_seconds, settings)
 
 
@@ -107,13 +106,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"gpucost scorecard: {exc.one_line()}")
     if args.serve:
         return _serve(args)
-    from gpucost.instrument.promclient import PrometheusQueryError
     from gpucost.scorecard.html import write_html_report
     from gpucost.scorecard.render import to_json_document, to_table_text
 
     try:
         scorecard = compute_scorecard(args)
-    except (SourceUnavailable, PrometheusQueryError) as exc:
+    except SourceUnavailable as exc:  # PrometheusApiError: down, rejected or malformed
         return fail(f"gpucost scorecard: {exc}")
     if args.format == "json":
         sys.stdout.write(json.dumps(to_json_document(scorecard), indent=2) + "\n")

@@ -3,7 +3,7 @@
 The queries read the exporter's counters and gauges (and the recorded
 `pod_owner:gpucost_cost_usd:sum` for workload kinds) over `[window]`; the
 joins between devices and workloads happen here in Python so each step stays
-a plain, testable mapping.  `parse_*` helpers turn answers into dicts.
+a plain, testable mapping.  The client (`gpucost.promapi`) returns typed samples.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from gpucost.instrument.promclient import PrometheusClient
 from gpucost.pricing import normalize_gpu_model
 from gpucost.pricing.catalog import Catalog, shipped_catalog
+from gpucost.promapi import PrometheusClient, Sample
 from gpucost.scorecard.levers import WorkloadKind, WorkloadUsage
 from gpucost.scorecard.prices import spot_price_ratio
 
@@ -43,14 +42,9 @@ class GatherSettings:
 Key = tuple[str, str]
 
 
-def _vector(client: PrometheusClient, expr: str, at: float | None) -> list[tuple[Mapping[str, str], float]]:
-    answer: Mapping[str, Any] = client.query(expr, at)
-    rows: list[tuple[Mapping[str, str], float]] = []
-    for item in answer["data"]["result"]:
-        value = float(item["value"][1])
-        if math.isfinite(value):
-            rows.append((item["metric"], value))
-    return rows
+def _vector(client: PrometheusClient, expr: str, at: float | None) -> list[Sample]:
+    """The samples with a finite value: a NaN ratio or an infinite rate would poison every sum they enter."""
+    return [sample for sample in client.query(expr, at) if math.isfinite(sample.value)]
 
 
 def _key(labels: Mapping[str, str]) -> Key:
