@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from gpucost.engine.edges import AllocationEpisode
 from gpucost.model import DeviceAllocation, GpuDevice, NodeInfo, PodMeta, SharingMode
 from gpucost.sources.truncation import TruncationCounts, zero_counts
 
 __all__ = [
+    "AllocationHistory",
     "AllocationProvider",
     "AllocationView",
     "MetadataProvider",
@@ -42,6 +44,22 @@ class AllocationProvider(Protocol):
     def refresh(self, devices: Sequence[GpuDevice], now: float) -> None: ...
 
     def current(self) -> AllocationView: ...
+
+
+@runtime_checkable
+class AllocationHistory(Protocol):
+    """An allocation provider whose view of a moment can still change after it (a polled source).
+
+    Optional: the sampler books a tick only `settle_seconds` (sampler clock) after
+    its end, with the holders `gpucost.engine.edges` derives from `episodes()`
+    and the pods' lifetimes.  Providers that know exact times (static, scenario)
+    do not implement it, and their ticks are booked at once from their view.
+    """
+
+    @property
+    def settle_seconds(self) -> float: ...
+
+    def episodes(self) -> Sequence[AllocationEpisode]: ...
 
 
 class MetadataProvider(Protocol):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gpucost import listen_address
 from gpucost.durations import DurationError, parse_duration
 from gpucost.errors import ConfigError
 from gpucost.kubeconfig_check import check_kubeconfig, check_pod_resources_socket
@@ -57,7 +58,9 @@ class KubernetesConfig:
     enabled: bool = False
     node_name: str = ""
     pod_resources_socket: str = DEFAULT_POD_RESOURCES_SOCKET
-    pod_resources_interval_seconds: float = 10.0
+    # 2 s: 1 request a second (List + GetAllocatableResources) of the 100 the kubelet allows
+    # all its clients; it sets how long a tick waits to be booked (docs/kubernetes.md).
+    pod_resources_interval_seconds: float = 2.0
     max_staleness_seconds: float = 300.0
     extra_resource_names: tuple[str, ...] = ()
     mps_resources: tuple[str, ...] = ()
@@ -146,16 +149,11 @@ def _string_list(raw: Mapping[str, object], key: str, file: str, path: str) -> t
 
 
 def parse_listen_address(address: str, source: str = "--web.listen-address") -> tuple[str, int]:
-    """`host:port` or `:port` (all interfaces); raises ConfigError for anything else."""
-    host, sep, port_text = address.rpartition(":")
-    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
-    port_ok = port_text.isascii() and port_text.isdigit() and len(port_text) <= 5
-    if not sep or not port_ok or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(source, "", address, "listen address must be [host]:port with port 0-65535")
-    host = host.strip("[]")
-    if host and any(c.isspace() for c in host):
-        raise ConfigError(source, "", address, "listen address host is not valid")
-    return host, int(port_text)
+    """`host:port`, `[host]:port` or `:port` (all interfaces); raises ConfigError naming `source` otherwise."""
+    try:
+        return listen_address.parse_listen_address(address)
+    except listen_address.ListenAddressError as exc:
+        raise ConfigError(source, "", address, str(exc)) from None
 
 
 def _static_allocations(value: object, file: str) -> tuple[StaticAllocation, ...]:
@@ -196,7 +194,7 @@ def _kubernetes(top: Mapping[str, object], file: str) -> KubernetesConfig:
         enabled=read_bool(raw, "enabled", file, path, default=False),
         node_name=optional_str(raw, "node_name", file, path),
         pod_resources_socket=socket or DEFAULT_POD_RESOURCES_SOCKET,
-        pod_resources_interval_seconds=_duration(raw, "pod_resources_interval", file, path, 10.0, minimum=0.1),
+        pod_resources_interval_seconds=_duration(raw, "pod_resources_interval", file, path, 2.0, minimum=0.1),
         max_staleness_seconds=_duration(raw, "max_staleness", file, path, 300.0),
         extra_resource_names=_string_list(raw, "extra_resource_names", file, path),
         mps_resources=_string_list(raw, "mps_resources", file, path),

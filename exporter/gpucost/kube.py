@@ -7,6 +7,7 @@ Kubernetes never pays for the `kubernetes` client or gRPC.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from gpucost.attribution import AllocationProvider, MetadataProvider
 from gpucost.config import ExporterConfig
@@ -25,22 +26,51 @@ from gpucost.sources.workload_labels import DEFAULT_WORKLOAD_LABEL_CONFIG, parse
 __all__ = ["ApiServerMetadataProvider", "kubernetes_providers"]
 
 
+@dataclass(slots=True)
+class _Kept:
+    """A pod's metadata as last served, and when (sampler clock) it was last live or asked for."""
+
+    live: PodMeta
+    served: PodMeta
+    touched: float
+
+
 class ApiServerMetadataProvider:
-    """Pod, namespace and node labels from the API server watch; pids through the host's /proc."""
+    """Pod, namespace and node labels from the API server watch; pids through the host's /proc.
+
+    The API server forgets a pod on its DELETE event, but the kubelet may list
+    it, and the sampler book its cost, for a while after.  So the metadata last
+    seen of every pod is kept and served after the deletion for as long as
+    someone asks for it (the sampler asks for every pod the kubelet lists, each
+    tick, and for every pod of a tick it books), and dropped `retention_seconds`
+    after it was last live or asked for.  A pod's earliest known start is kept
+    too, so a restarted container does not move it later.  The labels of a
+    namespace none of whose pods is live any more are kept the same way.
+    """
 
     name = "kubernetes"
 
-    def __init__(self, source: ApiServerSource, host_proc: str, per_process: bool) -> None:
+    def __init__(
+        self, source: ApiServerSource, host_proc: str, per_process: bool, retention_seconds: float = 600.0
+    ) -> None:
         self._source = source
         self._host_proc = host_proc
         self._per_process = per_process
+        self._retention_seconds = retention_seconds
         self._started = False
         self._last_node = NodeInfo()
+        self._clock = 0.0
+        self._kept: dict[tuple[str, str], _Kept] = {}
+        self._kept_namespaces: dict[str, tuple[Mapping[str, str], float]] = {}
+        self._live_namespaces: frozenset[str] = frozenset()
 
     def refresh(self, now: float) -> None:
         if not self._started:
             self._source.start()
             self._started = True
+        self._clock = now
+        self._keep_live_pods()
+        self._forget_untouched()
         node = self._source.node()
         if node is not None:
             self._last_node = node
@@ -52,11 +82,54 @@ class ApiServerMetadataProvider:
             # as "never answered" on /readyz, not as healthy with empty labels.
             raise SourceUnavailable(self._source.last_error or "waiting for the first list from the API server")
 
+    def _keep_live_pods(self) -> None:
+        """Remember every pod the watch knows now, so a pod deleted before anyone asked is still known."""
+        live = self._source.pods()
+        for pod in live:
+            self._remember(pod)
+        self._live_namespaces = frozenset(pod.namespace for pod in live)
+
+    def _remember(self, live: PodMeta) -> PodMeta:
+        key = (live.namespace, live.pod)
+        kept = self._kept.get(key)
+        if kept is not None and kept.live is live:
+            kept.touched = self._clock
+            return kept.served
+        served = live
+        if kept is not None and kept.served.uid == live.uid and _earlier(kept.served.started_at, live.started_at):
+            served = replace(live, started_at=kept.served.started_at)
+        self._kept[key] = _Kept(live, served, self._clock)
+        return served
+
+    def _forget_untouched(self) -> None:
+        cutoff = self._clock - self._retention_seconds
+        for key in [key for key, kept in self._kept.items() if kept.touched < cutoff]:
+            del self._kept[key]
+        for name in [name for name, (_, touched) in self._kept_namespaces.items() if touched < cutoff]:
+            del self._kept_namespaces[name]
+
     def pod(self, namespace: str, pod: str) -> PodMeta | None:
-        return self._source.pod(namespace, pod)
+        live = self._source.pod(namespace, pod)
+        if live is not None:
+            return self._remember(live)
+        kept = self._kept.get((namespace, pod))
+        if kept is None:
+            return None
+        kept.touched = self._clock
+        return kept.served
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
-        return self._source.namespace_labels(namespace)
+        labels = self._source.namespace_labels(namespace)
+        if labels or namespace in self._live_namespaces:
+            if labels:
+                self._kept_namespaces[namespace] = (labels, self._clock)
+            return labels
+        # No live pod is left in it: the namespace may be deleted, its pods' last cost keeps its labels.
+        kept = self._kept_namespaces.get(namespace)
+        if kept is None:
+            return labels
+        self._kept_namespaces[namespace] = (kept[0], self._clock)
+        return kept[0]
 
     def node(self) -> NodeInfo:
         return self._last_node
@@ -78,6 +151,10 @@ class ApiServerMetadataProvider:
             self._source.stop()
 
 
+def _earlier(first: float | None, second: float | None) -> bool:
+    return first is not None and (second is None or first < second)
+
+
 def kubernetes_providers(config: ExporterConfig, backend: GpuSource) -> tuple[AllocationProvider, MetadataProvider]:
     k8s = config.kubernetes
     node_name = resolve_node_name(k8s.node_name or None)
@@ -95,6 +172,7 @@ def kubernetes_providers(config: ExporterConfig, backend: GpuSource) -> tuple[Al
                         kept_keys=KeptKeys.for_workload_labels(label_config)),
         k8s.host_proc,
         k8s.per_process,
+        retention_seconds=config.retention_seconds,
     )
     socket = k8s.pod_resources_socket
     source = PodResourcesSource(

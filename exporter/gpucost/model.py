@@ -118,7 +118,13 @@ class DeviceAllocation:
 
 @dataclass(frozen=True, slots=True)
 class PodMeta:
-    """Labels, annotations and owner of one pod, as the API server reported them."""
+    """Labels, annotations, owner and lifetime of one pod, as the API server reported them.
+
+    The lifetime is in unix seconds, None when the status does not say:
+    `started_at` is the earliest container start (init containers included),
+    `finished_at` the latest container end once every container has ended, and
+    `deleted_at` the pod's `deletionTimestamp` (the moment its grace period ends).
+    """
 
     namespace: str
     pod: str
@@ -127,6 +133,9 @@ class PodMeta:
     annotations: Mapping[str, str] = field(default_factory=dict)
     owner_kind: str = ""
     owner_name: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    deleted_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gpucost.engine.edges import EDGE_SOURCES
 from gpucost.engine.ledger import LedgerSnapshot
 from gpucost.model import GpuDevice, GpuSample, PriceQuote, SharingMode
 from gpucost.sources.truncation import zero_counts
@@ -47,6 +48,8 @@ class ExporterSnapshot:
     ledger: LedgerSnapshot = field(default_factory=lambda: LedgerSnapshot({}, {}, {}))
     health: tuple[CollectorHealth, ...] = ()
     last_sample_timestamp: float = 0.0
+    # End of the last tick booked into the ledger, on the sampler's clock; 0 before the first.
+    booked_until_timestamp: float = 0.0
     unmapped_devices: Mapping[str, int] = field(default_factory=dict)
     owners: tuple[PodOwner, ...] = ()
     catalog_as_of: str = ""
@@ -55,3 +58,5 @@ class ExporterSnapshot:
     build_version: str = ""
     # (source, reason) -> how often the sources cut oversized data; every known cut, from zero.
     source_truncated: Mapping[tuple[str, str], int] = field(default_factory=zero_counts)
+    # Allocation start and end edges booked so far, by who decided them (apiserver, kubelet_poll).
+    allocation_edges: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(EDGE_SOURCES, 0))

@@ -4,16 +4,18 @@ One module-scoped run of a simulated 8-GPU node (tests/fixtures/scenarios/
 kubernetes_acceptance.yaml plus 200 short churn pods generated here) at
 SPEED scenario seconds per wall second, scraped every 5 s:
 
-    wall s   0 ......... 55 ======== 75 ...... 90 ==== 100 ......... 160
+    wall s   0 ......... 55 ======== 75 ...... 90 ==== 100 ......... 166
              steady     kubelet socket gone    API server 503,
                                                compacted: 410 on resume
 
 Ground truth is integrated here, independently of the exporter's engine,
-from the scenario timeline: per half scenario second, each device's price
-times the holders' shares, the busy part split by per-process utilization and the
-idle part by share.  Windows are anchored on the exporter's own
-`gpucost_exporter_last_sample_timestamp_seconds` scraped together with the
-counters, and converted to scenario seconds with the harness clock.
+from the scenario timeline: per half scenario second, each held device's busy
+time split between its holders by per-process utilization, its idle time by the
+holders' shares, and the idle time of replicas no one holds unallocated.  Windows are anchored on the exporter's own
+`gpucost_exporter_booked_until_timestamp_seconds` scraped together with the
+counters (the counters stand at that moment: a tick is booked a few seconds
+after it is sampled, once the kubelet's view of it has settled), and converted
+to scenario seconds with the harness clock.
 """
 
 from __future__ import annotations
@@ -48,12 +50,16 @@ SPEED = 6.0
 NAMESPACE_LABELS = {"trust-safety": {"team": "trust"}}
 
 # The run, in wall seconds after scenario second 0.
-EARLY_AT = 15.0
+# The counters stand a few seconds behind the samples (a tick is booked once the kubelet's
+# view of it has settled: a poll gap plus a margin, about 4 s at this 1 s poll), so the
+# measured windows start and end that much after the moments the churn and the run use.
+BOOKING_DELAY = 6.0
+EARLY_AT = 15.0 + BOOKING_DELAY
 KUBELET_DOWN_AT = 55.0
 KUBELET_UP_AT = 75.0
 APISERVER_DOWN_AT = 90.0
 APISERVER_UP_AT = 100.0
-LATE_AT = 160.0
+LATE_AT = 160.0 + BOOKING_DELAY
 
 TRAINING_GPUS = tuple(f"GPU-4a0c1d2e-000{n}-4f10-8a00-00000000a00{n}" for n in range(4))
 TIME_SLICED_GPU = "GPU-4a0c1d2e-0004-4f10-8a00-00000000a004"
@@ -67,7 +73,7 @@ CHURN_PODS = 200
 CHURN_NAMESPACE = "batch"
 CHURN_LABELS = {"team": "batch", "model": "hparam-sweep"}
 CHURN_SEED = 20251128
-CHURN_FROM = (EARLY_AT - 5.0) * SPEED
+CHURN_FROM = 10.0 * SPEED
 
 JOINER_NAMESPACE = "search"
 JOINER_POD = "retrieval-canary-0"
@@ -233,8 +239,13 @@ def _integrate_slice(scenario: Scenario, t: float, seconds: float, full_price: f
                 utilization = timeline.value_at("utilization", t) or 0.0
             else:
                 utilization = min(process_busy[uuid], 1.0)
-            active = cost * min(utilization, allocated_share)
-            idle = cost * allocated_share - active
+            if not held:
+                truth.unallocated[uuid] += cost  # no one to charge, busy or not
+                continue
+            # All busy time to the holders; idle capacity by share, the unheld replicas' part unallocated.
+            active = cost * utilization
+            idle_capacity = cost * (1.0 - utilization)
+            idle = idle_capacity * allocated_share
             measured = sum(holding.busy for holding in held)
             for holding in held:
                 share = holding.share / max(total_share, 1.0)
@@ -243,7 +254,7 @@ def _integrate_slice(scenario: Scenario, t: float, seconds: float, full_price: f
                 truth.by_workload[holding.workload] += charged
                 truth.by_pod[(holding.namespace, holding.pod)] += charged
                 truth.allocated[uuid] += charged
-            truth.unallocated[uuid] += cost * (1.0 - allocated_share)
+            truth.unallocated[uuid] += idle_capacity * (1.0 - allocated_share)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -263,11 +274,12 @@ class Run:
         return self.harness.start_time + seconds_after_start
 
     def anchor(self, seconds_after_start: float) -> float:
-        """Scenario time of the exporter tick that the last scrape before this moment saw."""
-        sampled = prom_scalar(
-            self.prometheus, "gpucost_exporter_last_sample_timestamp_seconds", at=self.wall(seconds_after_start)
+        """Scenario time up to which the counters of the last scrape before this moment were booked."""
+        booked_until = prom_scalar(
+            self.prometheus, "gpucost_exporter_booked_until_timestamp_seconds", at=self.wall(seconds_after_start)
         )
-        return self.harness.scenario_seconds(sampled)
+        # The simulated GPUs' clock, which the exporter books on, is start_time + scenario seconds.
+        return booked_until - self.harness.start_time
 
     def values(self, expr: str, at: float, by: tuple[str, ...]) -> dict[tuple[str, ...], float]:
         return {
@@ -393,7 +405,7 @@ def test_every_churn_pod_that_lived_four_seconds_outside_the_kubelet_outage_has_
         f'gpucost_container_gpu_cost_usd_total{{namespace="{CHURN_NAMESPACE}"}} > 0', LATE_AT, ("pod",)
     )
     down, up = KUBELET_DOWN_AT * SPEED, (KUBELET_UP_AT + 2.0) * SPEED
-    first, last = (EARLY_AT - 5.0) * SPEED, (LATE_AT - 5.0) * SPEED
+    first, last = CHURN_FROM, (LATE_AT - 5.0) * SPEED
     visible = [
         pod.name
         for pod in run.scenario.pods
@@ -518,8 +530,10 @@ def test_a_pod_that_started_during_the_api_outage_is_charged_unlabelled_then_lab
     series = f'sum by (team, model) (gpucost_container_gpu_cost_usd_total{{pod="{JOINER_POD}"}})'
     labelled = tuple(JOINER_LABELS.values())
     assert run.values(series, LATE_AT, ("team", "model")).keys() == {("", ""), labelled}
-    truth = run.truth(recovered + 3.0, LATE_AT)
-    recorded = run.increase(series, recovered + 3.0, LATE_AT, ("team", "model"))
+    # Ticks sampled before the relist are booked (unlabelled) up to a booking delay after it.
+    relabelled = recovered + 3.0 + BOOKING_DELAY
+    truth = run.truth(relabelled, LATE_AT)
+    recorded = run.increase(series, relabelled, LATE_AT, ("team", "model"))
     _assert_close(recorded[labelled], truth.by_pod[(JOINER_NAMESPACE, JOINER_POD)], JOINER_POD)
     assert recorded.get(("", ""), 0.0) == 0.0, "after the relist nothing more goes to the unlabelled series"
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from gpucost.attribution import AllocationView, MetadataProvider, StaticMetadataProvider
+from gpucost.engine.edges import AllocationEpisode
 from gpucost.errors import SourceUnavailable
 from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta, PriceQuote
 from gpucost.sampler import Sampler, SamplerSettings
+from gpucost.sources.podresources.history import ListingHistory
 from gpucost.state import StateFile
 
 GPUS = [GpuDevice(f"GPU-{i}", str(i), "NVIDIA L4") for i in range(3)]
@@ -264,3 +266,176 @@ def test_once_a_source_answered_a_later_fault_shows_in_health_but_keeps_readines
     sampler.tick()
     assert _health(sampler)["podresources"] is False
     assert sampler.readiness_problems() == [], "one flaky source must not pull the exporter out of the Service"
+
+
+# --- deferred booking: the journal -------------------------------------------------------
+
+
+class PolledAllocations:
+    """A provider whose view of a moment settles `settle_seconds` later, with a listing history."""
+
+    name = "podresources"
+    settle_seconds = 3.0
+
+    def __init__(self, gpus: FakeGpus) -> None:
+        self._gpus = gpus
+        self.listed: tuple[DeviceAllocation, ...] = (DeviceAllocation("GPU-0", JOB, pod_uid="uid-job"),)
+        self._history = ListingHistory()
+
+    def refresh(self, devices: Sequence[GpuDevice], now: float) -> None:
+        self._history.observe(self.listed, now)
+
+    def current(self) -> AllocationView:
+        return AllocationView(self.listed)
+
+    def episodes(self) -> list[AllocationEpisode]:
+        return self._history.episodes()
+
+
+def _ticks(sampler: Sampler, gpus: FakeGpus, count: int) -> None:
+    for _ in range(count):
+        gpus.clock += 1
+        sampler.tick()
+
+
+def _conserved(sampler: Sampler) -> None:
+    for uuid, gpu in sampler.snapshot().ledger.gpus.items():
+        assert gpu.allocated_usd + gpu.unallocated_usd == pytest.approx(gpu.cost_usd, abs=1e-15), uuid
+
+
+PER_SECOND = 3.6 / 3600
+
+
+def test_a_polled_providers_ticks_are_booked_once_its_view_has_settled() -> None:
+    gpus = FakeGpus()
+    allocations = PolledAllocations(gpus)
+    sampler = _sampler(gpus, allocations)  # type: ignore[arg-type]
+    sampler.tick()
+    _ticks(sampler, gpus, 2)
+    assert sampler.snapshot().ledger.gpus["GPU-0"].cost_usd == 0.0, "nothing settled yet"
+    _ticks(sampler, gpus, 8)
+    # Ten 1 s ticks elapsed, the last three wait for the settle time.
+    assert sampler.snapshot().ledger.gpus["GPU-0"].cost_usd == pytest.approx(7 * PER_SECOND)
+    _conserved(sampler)
+
+
+def test_stop_books_the_journal_before_the_final_checkpoint_and_a_restart_counts_no_tick_twice(
+    tmp_path: Path,
+) -> None:
+    gpus = FakeGpus()
+    state = StateFile(tmp_path / "state.json")
+    first = _sampler(gpus, PolledAllocations(gpus), state)  # type: ignore[arg-type]
+    first.tick()
+    _ticks(first, gpus, 10)
+    first.stop()
+    assert first.snapshot().ledger.gpus["GPU-0"].cost_usd == pytest.approx(10 * PER_SECOND)
+    gpus.clock += 5  # down for 5 s
+    second = _sampler(gpus, PolledAllocations(gpus), state)  # type: ignore[arg-type]
+    second.tick()
+    second.stop()
+    assert second.snapshot().ledger.gpus["GPU-0"].cost_usd == pytest.approx(15 * PER_SECOND)
+    container = next(iter(second.snapshot().ledger.containers.values()))
+    assert container.gpu_seconds == pytest.approx(15.0)
+
+
+def test_a_crash_with_ticks_still_journaled_loses_none_of_them(tmp_path: Path) -> None:
+    gpus = FakeGpus()
+    state = StateFile(tmp_path / "state.json")
+    first = _sampler(gpus, PolledAllocations(gpus), state)  # type: ignore[arg-type]
+    first.tick()
+    _ticks(first, gpus, 40)  # a checkpoint at 30 s, with the last 3 s still journaled
+    saved_ledger, saved_until = StateFile(tmp_path / "state.json").load(("team",), 600.0) or (None, 0.0)
+    assert saved_ledger is not None
+    assert saved_ledger.gpus["GPU-0"].cost_usd == pytest.approx((saved_until - 1000.0) * PER_SECOND)
+    # Killed without stop(): the restart charges everything after the checkpoint's last booked tick.
+    gpus.clock += 2
+    second = _sampler(gpus, PolledAllocations(gpus), state)  # type: ignore[arg-type]
+    second.tick()
+    second.stop()
+    assert second.snapshot().ledger.gpus["GPU-0"].cost_usd == pytest.approx(42 * PER_SECOND)
+
+
+class LifetimeMetadata(StaticMetadataProvider):
+    def __init__(self, started_at: float | None, finished_at: float | None = None) -> None:
+        pod = PodMeta("ml", "job", uid="uid-job", labels={"team": "research"},
+                      started_at=started_at, finished_at=finished_at)
+        super().__init__([pod], NodeInfo())
+        self.fail = False
+
+    def refresh(self, now: float) -> None:
+        if self.fail:
+            raise SourceUnavailable("API server unreachable")
+
+
+def test_a_pod_listed_late_is_charged_from_its_start_with_its_labels() -> None:
+    gpus = FakeGpus()
+    allocations = PolledAllocations(gpus)
+    allocations.listed = ()
+    # Ran [1003.5, 1006.5), first listed at 1007: within the settle time of its start.
+    metadata = LifetimeMetadata(started_at=1003.5, finished_at=1006.5)
+    sampler = _sampler(gpus, allocations, metadata=metadata)  # type: ignore[arg-type]
+    sampler.tick()
+    _ticks(sampler, gpus, 6)
+    allocations.listed = (DeviceAllocation("GPU-0", JOB, pod_uid="uid-job"),)
+    _ticks(sampler, gpus, 3)
+    allocations.listed = ()
+    _ticks(sampler, gpus, 10)
+    (key, counters), = sampler.snapshot().ledger.containers.items()
+    assert key.workload == ("research",)
+    assert counters.gpu_seconds == pytest.approx(3.0)
+    assert sampler.snapshot().allocation_edges == {"apiserver": 2, "kubelet_poll": 0}
+    _conserved(sampler)
+
+
+def test_with_the_api_server_down_the_poll_edges_apply_and_are_counted_as_such() -> None:
+    gpus = FakeGpus()
+    allocations = PolledAllocations(gpus)
+    allocations.listed = ()
+    metadata = LifetimeMetadata(started_at=1002.0, finished_at=1006.5)
+    metadata.fail = True
+    sampler = _sampler(gpus, allocations, metadata=metadata)  # type: ignore[arg-type]
+    sampler.tick()
+    _ticks(sampler, gpus, 6)
+    allocations.listed = (DeviceAllocation("GPU-0", JOB, pod_uid="uid-job"),)
+    _ticks(sampler, gpus, 3)
+    allocations.listed = ()
+    _ticks(sampler, gpus, 10)
+    (_key, counters), = sampler.snapshot().ledger.containers.items()
+    assert counters.gpu_seconds == pytest.approx(3.0), "the ticks ending at 1007, 1008 and 1009"
+    assert sampler.snapshot().allocation_edges == {"apiserver": 0, "kubelet_poll": 2}
+    assert _health(sampler)["metadata"] is False
+
+
+class ProcessGpus(FakeGpus):
+    def sample(self, device: GpuDevice) -> GpuSample:
+        busy = {4242: 0.5} if device.uuid == "GPU-0" else {}
+        return GpuSample(device.uuid, self.clock, 0.5, process_utilization=busy)
+
+
+class ProcessMetadata(StaticMetadataProvider):
+    def __init__(self) -> None:
+        super().__init__([PodMeta("ml", "job", uid="uid-job", labels={"team": "research"}),
+                          PodMeta("ml", "other", uid="uid-other", labels={"team": "search"})], NodeInfo())
+        self.owners: dict[int, str] = {4242: "uid-job"}
+
+    def pid_to_pod_uid(self) -> Callable[[int], str | None] | None:
+        return self.owners.get
+
+
+def test_a_process_is_matched_to_its_pod_when_sampled_not_when_the_tick_is_booked() -> None:
+    gpus = ProcessGpus()
+    allocations = PolledAllocations(gpus)
+    other = ContainerRef("ml", "other", "main")
+    allocations.listed = (DeviceAllocation("GPU-0", JOB, share=0.5, pod_uid="uid-job"),
+                          DeviceAllocation("GPU-0", other, share=0.5, pod_uid="uid-other"))
+    metadata = ProcessMetadata()
+    sampler = _sampler(gpus, allocations, metadata=metadata)  # type: ignore[arg-type]
+    sampler.tick()
+    _ticks(sampler, gpus, 2)
+    metadata.owners.clear()  # the process exited before its ticks were booked
+    _ticks(sampler, gpus, 5)
+    active = {key.container.pod: counters.active_usd for key, counters in sampler.snapshot().ledger.containers.items()}
+    # Four ticks booked: the two sampled while the process lived are the job's alone, then split by share.
+    busy_per_tick = PER_SECOND * 0.5
+    assert active["job"] == pytest.approx(2 * busy_per_tick + 2 * busy_per_tick / 2)
+    assert active["other"] == pytest.approx(2 * busy_per_tick / 2)

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--kubelet.pod-resources-socket", dest="pod_resources_socket", default=None,
         help="kubelet pod-resources socket (default /var/lib/kubelet/pod-resources/kubelet.sock)")
     add("--kubelet.poll-interval", dest="pod_resources_interval", default=None,
-        help="how often to call the kubelet's List (default 10s; it is rate limited)")
+        help="how often to call the kubelet's List (default 2s; it is rate limited)")
     add("--kubelet.max-staleness", dest="max_staleness", default=None,
         help="how long the last good allocation is kept when the kubelet is unreachable (default 5m)")
     add("--host.proc", dest="host_proc", default=None, help="host /proc mount for per-process split")

@@ -88,7 +88,8 @@ GPU_UNALLOCATED_COST = MetricSpec(
     "gpucost_gpu_unallocated_cost_usd_total",
     "counter",
     ("uuid",),
-    "Cost of the device's time that no container held, in USD.",
+    "Cost of the device that no container held, in USD: all of it while no container holds it, and on a "
+    "time-sliced GPU the unheld replicas' part of its idle time (busy time always goes to the holders).",
 )
 CONTAINER_COST = MetricSpec(
     "gpucost_container_gpu_cost_usd_total",
@@ -142,6 +143,15 @@ LAST_SAMPLE = MetricSpec(
     (),
     "Unix time of the last completed sampling tick.",
 )
+BOOKED_UNTIL = MetricSpec(
+    "gpucost_exporter_booked_until_timestamp_seconds",
+    "gauge",
+    (),
+    "End of the last sampling tick in the cost counters, on the sampling clock (unix time with real GPUs): "
+    "the counters stand at this moment, behind the last sample by the booking delay (docs/kubernetes.md); "
+    "0 before the first tick is booked.",
+    stability="experimental",
+)
 BUILD_INFO = MetricSpec("gpucost_exporter_build_info", "gauge", ("version",), "Exporter version; always 1.")
 UNMAPPED_DEVICES = MetricSpec(
     "gpucost_exporter_unmapped_devices",
@@ -162,6 +172,16 @@ SOURCE_TRUNCATED = MetricSpec(
     "Oversized data the exporter cut from a source instead of keeping it: source apiserver with "
     "reason oversized_string (a JSON string over 256 KiB) or long_value (a kept label or annotation "
     "value over 256 characters), source kubelet with reason long_device_id (see docs/kubernetes.md).",
+)
+ALLOCATION_EDGES = MetricSpec(
+    "gpucost_exporter_allocation_edges_total",
+    "counter",
+    ("source",),
+    "Starts and ends of GPU allocations booked, by what decided them: source apiserver (the pod's "
+    "container start and end times, to the second) or kubelet_poll (the kubelet poll that first "
+    "listed or no longer listed it: API server down, or the pod's status gave no time). See "
+    "docs/kubernetes.md.",
+    stability="experimental",
 )
 CATALOG_INFO = MetricSpec(
     "gpucost_pricing_catalog_info",
@@ -196,10 +216,12 @@ EXPORTER_METRICS: tuple[MetricSpec, ...] = (
     COLLECTOR_SUCCESS,
     COLLECTOR_DURATION,
     LAST_SAMPLE,
+    BOOKED_UNTIL,
     BUILD_INFO,
     UNMAPPED_DEVICES,
     UNPRICED_DEVICES,
     SOURCE_TRUNCATED,
+    ALLOCATION_EDGES,
     CATALOG_INFO,
     CATALOG_AGE,
 )

@@ -84,6 +84,7 @@ def _exporter_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
     yield names.COLLECTOR_DURATION, [((h.collector,), h.duration_seconds) for h in snapshot.health]
     no_labels: tuple[str, ...] = ()
     yield names.LAST_SAMPLE, [(no_labels, snapshot.last_sample_timestamp)] if snapshot.last_sample_timestamp else []
+    yield names.BOOKED_UNTIL, [(no_labels, snapshot.booked_until_timestamp)]
     yield names.BUILD_INFO, [((snapshot.build_version,), 1.0)]
     yield names.UNMAPPED_DEVICES, [((resource,), float(count))
                                    for resource, count in sorted(snapshot.unmapped_devices.items())]
@@ -91,6 +92,8 @@ def _exporter_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
     yield names.UNPRICED_DEVICES, [(no_labels, float(unpriced))]
     yield names.SOURCE_TRUNCATED, [((source, reason), float(count))
                                    for (source, reason), count in sorted(snapshot.source_truncated.items())]
+    yield names.ALLOCATION_EDGES, [((source,), float(count))
+                                   for source, count in sorted(snapshot.allocation_edges.items())]
     if snapshot.catalog_as_of or snapshot.catalog_source:
         yield names.CATALOG_INFO, [((snapshot.catalog_as_of, snapshot.catalog_source), 1.0)]
     else:

@@ -106,6 +106,9 @@ def pod_meta_from_object(pod: Mapping[str, Any] | KubeObject) -> PodMeta:
         annotations=kept.annotations,
         owner_kind=kept.owner_kind,
         owner_name=kept.owner_name,
+        started_at=kept.started_at,
+        finished_at=kept.finished_at,
+        deleted_at=kept.deleted_at,
     )
 
 

@@ -10,7 +10,10 @@ broken client, labels or annotations of any size.  What is kept per object:
   namespaces: the mapping's keys for the namespace fallback; for the node:
   every label, which the price book reads), values cut to MAX_VALUE_CHARS;
 - the owning workload, inferred from the full metadata before anything is
-  dropped (the CronJob rule compares every label and annotation value).
+  dropped (the CronJob rule compares every label and annotation value);
+- for pods, the lifetime the status gives (`pod_lifetime`): the earliest
+  container start, the latest container end once all have ended, and the
+  deletion timestamp; the rest of the status is dropped.
 
 Objects are pruned by the JSON decoder's object hook, so a page of 500 pods
 never exists as 500 full dictionaries; and the raw bytes pass through
@@ -21,8 +24,9 @@ ever decoded.  Both cuts are counted in a `TruncationCounter`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -39,9 +43,12 @@ __all__ = [
     "KeptKeys",
     "KeySelection",
     "KubeObject",
+    "PodLifetime",
     "decode_objects",
     "kube_object_from_raw",
     "object_hook",
+    "parse_kube_time",
+    "pod_lifetime",
 ]
 
 # Kubernetes label values are at most 63 characters and names 253; 256 keeps
@@ -100,6 +107,84 @@ class KubeObject:
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     owner_kind: str = ""
     owner_name: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    deleted_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PodLifetime:
+    """When a pod's containers ran, in unix seconds; None where the object does not say."""
+
+    started_at: float | None = None
+    finished_at: float | None = None
+    deleted_at: float | None = None
+
+
+def parse_kube_time(value: object) -> float | None:
+    """An RFC 3339 time as the API server writes it (`2025-11-28T10:00:00Z`), or None when it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _container_states(statuses: object) -> Iterator[Mapping[str, Any]]:
+    """Every `state` and `lastState` of the container statuses, as mappings."""
+    if not isinstance(statuses, list):
+        return
+    for status in statuses:
+        if not isinstance(status, Mapping):
+            continue
+        for key in ("state", "lastState"):
+            state = status.get(key)
+            if isinstance(state, Mapping):
+                yield state
+
+
+def _started_times(statuses: object) -> Iterator[float]:
+    for state in _container_states(statuses):
+        for phase in ("running", "terminated"):
+            detail = state.get(phase)
+            if isinstance(detail, Mapping) and (started := parse_kube_time(detail.get("startedAt"))) is not None:
+                yield started
+
+
+def _finished_at(statuses: object) -> float | None:
+    """The latest end of the app containers once every one of them has ended; None while any has not."""
+    if not isinstance(statuses, list) or not statuses:
+        return None
+    ends: list[float] = []
+    for status in statuses:
+        state = status.get("state") if isinstance(status, Mapping) else None
+        terminated = state.get("terminated") if isinstance(state, Mapping) else None
+        finished = parse_kube_time(terminated.get("finishedAt")) if isinstance(terminated, Mapping) else None
+        if finished is None:
+            return None
+        ends.append(finished)
+    return max(ends)
+
+
+def pod_lifetime(raw: Mapping[str, Any]) -> PodLifetime:
+    """The lifetime a pod object's status and metadata give; malformed times count as unknown.
+
+    The start is the earliest `startedAt` of any container, init containers and
+    the previous run of a restarted container (`lastState`) included, so a
+    restart does not move it later; the end needs every app container terminated.
+    """
+    metadata = raw.get("metadata")
+    status = raw.get("status")
+    deleted_at = parse_kube_time(metadata.get("deletionTimestamp")) if isinstance(metadata, Mapping) else None
+    if not isinstance(status, Mapping):
+        return PodLifetime(deleted_at=deleted_at)
+    containers = status.get("containerStatuses")
+    starts = [*_started_times(containers), *_started_times(status.get("initContainerStatuses"))]
+    return PodLifetime(min(starts, default=None), _finished_at(containers), deleted_at)
 
 
 def kube_object_from_raw(
@@ -118,6 +203,7 @@ def kube_object_from_raw(
         return text[:MAX_VALUE_CHARS]
 
     owner_kind, owner_name = infer_owner(metadata)
+    lifetime = pod_lifetime(raw)
     return KubeObject(
         name=capped(metadata.get("name")),
         namespace=capped(metadata.get("namespace")),
@@ -127,6 +213,9 @@ def kube_object_from_raw(
         annotations=_kept(metadata.get("annotations"), keys.annotations, capped),
         owner_kind=capped(owner_kind),
         owner_name=capped(owner_name),
+        started_at=lifetime.started_at,
+        finished_at=lifetime.finished_at,
+        deleted_at=lifetime.deleted_at,
     )
 
 

@@ -96,14 +96,14 @@ def apiserver_health(samples: Samples) -> float:
 
 @dataclass
 class Window:
-    """Cost per team between two scrapes, and the seconds between the samples they show."""
+    """Cost per team between two scrapes, and the seconds of booked ticks between them (counters lag the samples by the booking delay)."""
 
     begin: Samples
     end: Samples
 
     @property
     def seconds(self) -> float:
-        stamp = "gpucost_exporter_last_sample_timestamp_seconds"
+        stamp = "gpucost_exporter_booked_until_timestamp_seconds"
         return one(self.end, stamp) - one(self.begin, stamp)
 
     def cost_by_team(self) -> dict[str, float]:

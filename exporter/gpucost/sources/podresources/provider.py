@@ -4,6 +4,11 @@ Glue only: `PodResourcesSource` decides when to call the kubelet and how long
 an old answer stays usable, `attribute` computes the shares.  Past the
 staleness bound the view is empty, so device cost goes to unallocated rather
 than to pods that may be long gone.
+
+It is also an `AllocationHistory`: each view is recorded on the sampler's
+clock (`ListingHistory`), and the sampler waits `settle_seconds` (a poll gap
+plus a margin) before booking a tick, so a pod listed late is charged from
+its start (see `gpucost.engine.edges`).
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from gpucost.attribution import AllocationView
+from gpucost.engine.edges import AllocationEpisode
 from gpucost.errors import SourceUnavailable
 from gpucost.model import GpuDevice, SharingMode
 from gpucost.sources.truncation import TruncationCounts
 
 from .attribution import DEFAULT_RESOURCE_NAMES, attribute, is_gpu_resource
+from .history import ListingHistory, PollCadence
 from .source import PodResourcesSource
 from .unmapped_log import UnmappedDeviceLog
 
@@ -53,14 +60,22 @@ class PodResourcesAllocationProvider:
         self._pod_uids = pod_uids
         self._unmapped_log = unmapped_log or UnmappedDeviceLog()
         self._view = AllocationView()
+        self._history = ListingHistory()
+        self._cadence = PollCadence(source.interval_seconds)
+        self._polls_seen = 0
 
     def refresh(self, devices: Sequence[GpuDevice], now: float) -> None:
         """Poll when due and recompute the view; raises SourceUnavailable while the kubelet is away.
 
         `now` is not used for timing: the source keeps its own monotonic clock
-        so a wall-clock jump can neither stall nor hammer the kubelet.
+        so a wall-clock jump can neither stall nor hammer the kubelet.  It dates
+        the view in the history and measures the poll gaps on the sampler's clock.
         """
         self._source.poll_if_due()
+        if self._source.poll_attempts != self._polls_seen:
+            # A failed poll settles the past too: the stale view it leaves will not change it.
+            self._polls_seen = self._source.poll_attempts
+            self._cadence.record(now, self._source.monotonic())
         assignments = self._source.assignments()
         if assignments is None:
             self._view = AllocationView()
@@ -77,11 +92,22 @@ class PodResourcesAllocationProvider:
             )
             self._unmapped_log.report(result.unmapped_ids)
             self._view = AllocationView(result.allocations, result.sharing_modes, result.unmapped)
+        self._history.observe(self._view.allocations, now)
+        # A journaled tick is at most a settle time old; twice that keeps every episode it can ask about.
+        self._history.forget_before(now - 2 * self._cadence.settle_seconds)
         if not self._source.healthy:
             raise SourceUnavailable(self._source.last_error)
 
     def current(self) -> AllocationView:
         return self._view
+
+    @property
+    def settle_seconds(self) -> float:
+        """How long after a moment a poll may still show what held the devices then (sampler clock)."""
+        return self._cadence.settle_seconds
+
+    def episodes(self) -> list[AllocationEpisode]:
+        return self._history.episodes()
 
     def truncation_counts(self) -> TruncationCounts:
         return self._source.truncation_counts()

@@ -36,7 +36,7 @@ class PodResourcesSource:
         self,
         client_factory: Callable[[], PodResourcesClient],
         *,
-        interval_seconds: float = 10.0,
+        interval_seconds: float = 2.0,
         max_staleness_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         fetch_allocatable: bool = True,
@@ -57,6 +57,8 @@ class PodResourcesSource:
         self._allocatable: dict[str, tuple[str, ...]] = {}
         self.healthy = False
         self.last_error = "not polled yet"
+        # Polls tried so far: after each, what the kubelet says of the moments before it is final.
+        self.poll_attempts = 0
         self._keep_resource: ResourceFilter | None = None
         self._truncated = TruncationCounter()
 
@@ -74,6 +76,7 @@ class PodResourcesSource:
         if self._last_attempt is not None and now - self._last_attempt < self.interval_seconds:
             return
         self._last_attempt = now
+        self.poll_attempts += 1
         try:
             self._poll(now)
         except SourceUnavailable as error:
@@ -86,6 +89,10 @@ class PodResourcesSource:
     def allocatable(self) -> dict[str, tuple[str, ...]] | None:
         """The last good GetAllocatableResources answer ({} if the kubelet lacks it), or None when stale."""
         return dict(self._allocatable) if self._is_fresh() else None
+
+    def monotonic(self) -> float:
+        """The source's own clock (the poll timer's), for comparing its pace with the sampler's."""
+        return self._clock()
 
     def age_seconds(self) -> float | None:
         """Seconds since the last successful List, or None when there was none."""
