@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from gpucost.alerting import DeliveryMode, Settings, TeamChannel, read_budget_teams, render_config
+from gpucost.contract.tiers import BUDGET_ALERT
 from tests.support.servers import REPO_ROOT, require_binary
+
+BUDGET = BUDGET_ALERT
 
 pytestmark = pytest.mark.integration
 
@@ -58,24 +61,29 @@ def test_generated_config_with_the_real_templates_passes_amtool_check_config(
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
-        ({"alertname": "GpuCostBudget50PercentUsed", "team": "nlp", "threshold": "50"}, "slack-team-budgets"),
+        ({"alertname": BUDGET, "team": "nlp", "threshold": "50", "severity": "info"}, "slack-team-budgets"),
         (
-            {"alertname": "GpuCostBudget80PercentUsed", "team": "vision", "threshold": "80"},
+            {"alertname": BUDGET, "team": "vision", "threshold": "80", "severity": "warning"},
             "slack-team-budgets",
         ),
         (
-            {"alertname": "GpuCostBudget100PercentUsed", "team": "nlp", "threshold": "100"},
+            {"alertname": BUDGET, "team": "nlp", "threshold": "100", "severity": "critical"},
             "slack-team-budgets-critical",
         ),
         (
-            {"alertname": "GpuCostBudget125PercentUsed", "team": "a-brand-new-team", "threshold": "125"},
+            {"alertname": BUDGET, "team": "a-brand-new-team", "threshold": "125", "severity": "critical"},
             "slack-team-budgets-critical",
         ),
         ({"alertname": "GpuIdleWaste", "team": "nlp"}, "slack-team-alerts"),
         ({"alertname": "GpuJobCostAnomaly", "team": "nlp"}, "slack-team-alerts"),
         ({"alertname": "GpuCostExporterDown", "audience": "platform"}, "slack-platform"),
         ({"alertname": "GpuUnallocatedCost", "audience": "platform", "team": "nlp"}, "slack-platform"),
-        ({"alertname": "GpuCostBudget80PercentUsed"}, "slack-platform"),
+        ({"alertname": BUDGET, "team": "ops", "threshold": "5", "severity": "warning"}, "slack-team-budgets"),
+        (
+            {"alertname": BUDGET, "team": "ops", "threshold": "150", "severity": "critical"},
+            "slack-team-budgets-critical",
+        ),
+        ({"alertname": BUDGET, "threshold": "80"}, "slack-platform"),
     ],
 )
 def test_bot_mode_routes_by_label(labels: dict[str, str], receiver: str) -> None:
@@ -85,14 +93,17 @@ def test_bot_mode_routes_by_label(labels: dict[str, str], receiver: str) -> None
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
-        ({"alertname": "GpuCostBudget50PercentUsed", "team": "nlp"}, "team-nlp-budgets"),
-        ({"alertname": "GpuCostBudget80PercentUsed", "team": "recsys"}, "team-recsys-budgets"),
-        ({"alertname": "GpuCostBudget100PercentUsed", "team": "vision"}, "team-vision-budgets-critical"),
-        ({"alertname": "GpuCostBudget125PercentUsed", "team": "nlp"}, "team-nlp-budgets-critical"),
+        ({"alertname": BUDGET, "team": "nlp", "threshold": "50", "severity": "info"}, "team-nlp-budgets"),
+        ({"alertname": BUDGET, "team": "recsys", "threshold": "80", "severity": "warning"}, "team-recsys-budgets"),
+        (
+            {"alertname": BUDGET, "team": "vision", "threshold": "100", "severity": "critical"},
+            "team-vision-budgets-critical",
+        ),
+        ({"alertname": BUDGET, "team": "nlp", "threshold": "125", "severity": "critical"}, "team-nlp-budgets-critical"),
         ({"alertname": "GpuCostAnomaly", "team": "vision"}, "team-vision-alerts"),
         ({"alertname": "GpuCostForecastOverBudget", "team": "recsys"}, "team-recsys-alerts"),
         ({"alertname": "GpuCostCollectorFailing", "audience": "platform"}, "slack-platform"),
-        ({"alertname": "GpuCostBudget50PercentUsed", "team": "not-in-budgets"}, "slack-platform"),
+        ({"alertname": BUDGET, "team": "not-in-budgets", "threshold": "50"}, "slack-platform"),
     ],
 )
 def test_webhook_mode_routes_each_team_to_its_own_receiver(labels: dict[str, str], receiver: str) -> None:
@@ -107,6 +118,7 @@ def test_amtool_verify_receivers_fails_for_the_wrong_receiver() -> None:
         f"--config.file={WEBHOOK_CONFIG}",
         "--verify.receivers=team-vision-budgets",
         "team=nlp",
-        "alertname=GpuCostBudget50PercentUsed",
+        f"alertname={BUDGET}",
+        "threshold=50",
     )
     assert result.returncode != 0

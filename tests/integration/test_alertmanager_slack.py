@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from gpucost.alerting import DeliveryMode, Settings, TeamChannel, Timings, render_config
+from gpucost.contract.tiers import BUDGET_ALERT, BUDGET_TIERS, tier_for
 from tests.support.servers import REPO_ROOT, ManagedProcess, http_post_json, start_alertmanager
 from tests.support.slack_sink import SlackSink, render_slack_message
 
@@ -37,13 +38,8 @@ FAST = Timings(
 # How long to keep watching after the expected messages so that an extra one would show up.
 SETTLE_SECONDS = 3.0
 
-ALERTNAMES = {
-    "50": "GpuCostBudget50PercentUsed",
-    "80": "GpuCostBudget80PercentUsed",
-    "100": "GpuCostBudget100PercentUsed",
-    "125": "GpuCostBudget125PercentUsed",
-}
-SEVERITY = {"50": "info", "80": "warning", "100": "critical", "125": "critical"}
+# The rank of each listed tier in a budget that lists all four (the rule's `tier` label).
+LISTED_RANK = {tier.label: str(rank) for rank, tier in enumerate(BUDGET_TIERS)}
 
 
 def budget_alert(
@@ -58,14 +54,20 @@ def budget_alert(
     forecast: str = "24,000.00",
     top_model: str = "model-v3",
     ends_at: datetime | None = None,
+    tier: str | None = None,
 ) -> dict[str, Any]:
-    """A budget alert with exactly the contract's labels and annotations."""
+    """A budget alert with exactly the contract's labels and annotations.
+
+    `threshold` is the tier's percent as the rule writes it; `tier` its rank among the budget's
+    thresholds (default: its rank among the four listed tiers).
+    """
     labels = {
-        "alertname": ALERTNAMES[threshold],
+        "alertname": BUDGET_ALERT,
         "team": team,
         "budget": budget_name or f"{team}-monthly",
         "threshold": threshold,
-        "severity": SEVERITY[threshold],
+        "tier": tier if tier is not None else LISTED_RANK[threshold],
+        "severity": tier_for(float(threshold)).severity,
     }
     if slack_channel:
         labels["slack_channel"] = slack_channel
@@ -196,6 +198,51 @@ def test_bot_mode_posts_each_team_only_its_highest_tier_in_its_own_channel(
     assert [m.title for m in vision_messages] == ["📊 vision Spend Alert", "🚨 vision Spend Alert"]
     assert vision_messages[1].field("Current Spend") == "$12,000.00"
     assert sink.messages("#team-vision-alerts") == []
+
+
+def test_a_budget_with_its_own_tiers_5_and_90_gets_a_message_at_each_and_90_silences_5(
+    sink: SlackSink, bot_alertmanager: ManagedProcess
+) -> None:
+    # thresholds_percent: [5, 90]: the rule fires with threshold "5" (rank 0), later "90" (rank 1),
+    # both under the budget, so both warn in the generic wording and neither sends a resolved.
+    five = budget_alert("ops", "5", spend="120.00", budget="2,000.00", percent="6", tier="0")
+    post_alerts(bot_alertmanager, [five])
+    sink.wait_for(1, 15, delivered_only=True)
+    ninety = budget_alert("ops", "90", spend="1,820.00", budget="2,000.00", percent="91", tier="1")
+    post_alerts(bot_alertmanager, [five, ninety])
+    messages = settle_and_get(sink, 2)
+
+    assert [m.channel for m in messages] == ["#team-ops-alerts", "#team-ops-alerts"]
+    assert [m.title for m in messages] == ["⚠️ ops Spend Alert", "⚠️ ops Spend Alert"]
+    assert [m.attachments[0]["color"] for m in messages] == ["warning", "warning"]
+    assert [m.attachments[0]["footer"] for m in messages] == [
+        "gpucost · budget ops-monthly · 5% tier",
+        "gpucost · budget ops-monthly · 90% tier",
+    ]
+    assert messages[0].attachments[0]["text"].startswith("5% of this month's budget is used.\n")
+    assert messages[1].attachments[0]["text"].startswith("90% of this month's budget is used.\n")
+    assert [m.field("Budget Used") for m in messages] == ["at least 6%", "at least 91%"]
+
+    # Both tiers reached at once (another budget): only the higher one speaks.
+    post_alerts(
+        bot_alertmanager,
+        [
+            budget_alert("infra", "5", spend="1,900.00", budget="2,000.00", percent="95", tier="0"),
+            budget_alert("infra", "90", spend="1,900.00", budget="2,000.00", percent="95", tier="1"),
+        ],
+    )
+    [infra] = settle_and_get(sink, 3)[2:]
+    assert infra.attachments[0]["footer"] == "gpucost · budget infra-monthly · 90% tier"
+
+
+def test_a_custom_tier_over_the_budget_is_critical_and_says_so(
+    sink: SlackSink, bot_alertmanager: ManagedProcess
+) -> None:
+    post_alerts(bot_alertmanager, [budget_alert("ops", "150", spend="3,100.00", budget="2,000.00", tier="2")])
+    [message] = settle_and_get(sink, 1)
+    assert message.title == "🚨 ops Spend Alert"
+    assert message.attachments[0]["color"] == "danger"
+    assert message.attachments[0]["text"].startswith("Spend is past 150% of budget. Immediate action required.\n")
 
 
 def test_a_tier_message_past_its_tier_states_the_tier_and_a_lower_bound(
@@ -382,4 +429,4 @@ def test_webhook_mode_posts_to_each_teams_own_webhook(tmp_path: Path, sink: Slac
         "at least 104%",
     )
     [unlisted] = sink.messages(path="/services/T000/B000/platform")
-    assert unlisted.title == "ℹ️ GpuCostBudget50PercentUsed · unlisted"
+    assert unlisted.title == f"ℹ️ {BUDGET_ALERT} · unlisted"

@@ -272,7 +272,7 @@ def observed(stack: Stack) -> Observed:
                 first_seen.setdefault(threshold, time.monotonic())
         return alerts if "80" in first_seen else None
 
-    alerts = wait_for(eighty_firing, timeout=150, interval=0.5, what="GpuCostBudget80PercentUsed firing")
+    alerts = wait_for(eighty_firing, timeout=150, interval=0.5, what="the 80 % budget tier firing")
     return Observed(first_seen, alerts)
 
 
@@ -286,10 +286,11 @@ def test_budget_alerts_carry_the_contract_labels(observed: Observed) -> None:
     for threshold, severity in (("50", "info"), ("80", "warning")):
         labels = observed.alerts[threshold]["labels"]
         assert labels == {
-            "alertname": f"GpuCostBudget{threshold}PercentUsed",
+            "alertname": "GpuCostBudgetThresholdReached",
             "team": TEAM,
             "budget": BUDGET,
             "threshold": threshold,
+            "tier": {"50": "0", "80": "1"}[threshold],
             "severity": severity,
         }
 
@@ -323,7 +324,8 @@ def test_alertmanager_posts_50_then_80_to_the_team_channel_and_inhibits_50(
         alerts = http_get_json(alertmanager.base_url + "/api/v2/alerts", {"filter": f'team="{TEAM}"'})
         for alert in alerts:
             if (
-                alert["labels"]["alertname"] == "GpuCostBudget50PercentUsed"
+                alert["labels"]["alertname"] == "GpuCostBudgetThresholdReached"
+                and alert["labels"]["threshold"] == "50"
                 and alert["status"]["state"] == "suppressed"
             ):
                 return dict(alert)

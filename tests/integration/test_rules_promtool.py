@@ -8,11 +8,17 @@ import subprocess
 
 import pytest
 
+from gpucost.contract.tiers import BUDGET_ALERT
 from tests.support.servers import REPO_ROOT, require_binary
 
 RULES_DIR = REPO_ROOT / "rules"
-RULE_FILES = [RULES_DIR / "gpucost.rules.yaml", RULES_DIR / "gpucost.alerts.yaml"]
-TEST_FILES = [RULES_DIR / "tests" / "gpucost.rules.test.yaml", RULES_DIR / "tests" / "gpucost.alerts.test.yaml"]
+RULE_FILES = sorted(RULES_DIR.glob("*.yaml"))
+# The sidecar's and the inference tests run in test_budgets_rules.py and test_inference_rules_promtool.py.
+TEST_FILES = [
+    RULES_DIR / "tests" / "gpucost.rules.test.yaml",
+    RULES_DIR / "tests" / "gpucost.alerts.test.yaml",
+    RULES_DIR / "tests" / "gpucost.budgets.month.test.yaml",
+]
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +49,11 @@ def test_every_alert_has_a_runbook_section_and_every_section_an_alert() -> None:
     assert alerts == sections
 
 
-def test_every_alert_test_file_covers_the_budget_tiers() -> None:
-    text = (RULES_DIR / "tests" / "gpucost.alerts.test.yaml").read_text()
-    for tier in ("50", "80", "100", "125"):
-        assert f"alertname: GpuCostBudget{tier}PercentUsed" in text
+def test_the_budget_tier_tests_cover_listed_and_custom_tiers_and_a_month_boundary() -> None:
+    alerts = (RULES_DIR / "tests" / "gpucost.alerts.test.yaml").read_text()
+    assert f"alertname: {BUDGET_ALERT}" in alerts
+    assert 'threshold: "50", tier: "0", severity: info' in alerts
+    assert 'threshold: "5", tier: "0", severity: warning' in alerts
+    assert 'threshold: "90", tier: "1", severity: warning' in alerts
+    month = (RULES_DIR / "tests" / "gpucost.budgets.month.test.yaml").read_text()
+    assert "eval_time: 745h\n        exp_alerts: []" in month

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
-from gpucost.alerting import BUDGET_ALERTS, DeliveryMode, Settings, TeamChannel, build_config, render_config
+from gpucost.alerting import DeliveryMode, Settings, TeamChannel, build_config, render_config
 from gpucost.alerting.__main__ import main
 from gpucost.alerting.teams import parse_budget_teams, read_budget_teams
 from gpucost.budgets.spec import parse_budget_file
+from gpucost.contract.tiers import BUDGET_ALERT, BUDGET_TIERS, MAX_THRESHOLDS_PER_BUDGET
 from gpucost.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,26 +40,36 @@ def receivers(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["name"]: r["slack_configs"][0] for r in config["receivers"]}
 
 
-def test_budget_tiers_inhibit_every_lower_tier_of_the_same_team_and_budget() -> None:
+def test_each_budget_tier_rank_inhibits_every_lower_rank_of_the_same_team_and_budget() -> None:
     rules = build_config(Settings())["inhibit_rules"]
-    budget_rules = [r for r in rules if "GpuCostBudget" in r["source_matchers"][0]]
-    assert [(r["source_matchers"], r["target_matchers"], r["equal"]) for r in budget_rules] == [
-        (
-            ['alertname="GpuCostBudget125PercentUsed"'],
-            ['alertname=~"GpuCostBudget(50|80|100)PercentUsed"'],
-            ["team", "budget"],
-        ),
-        (
-            ['alertname="GpuCostBudget100PercentUsed"'],
-            ['alertname=~"GpuCostBudget(50|80)PercentUsed"'],
-            ["team", "budget"],
-        ),
-        (
-            ['alertname="GpuCostBudget80PercentUsed"'],
-            ['alertname=~"GpuCostBudget(50)PercentUsed"'],
-            ["team", "budget"],
-        ),
-    ]
+    budget_rules = [r for r in rules if f'alertname="{BUDGET_ALERT}"' in r["source_matchers"]]
+    assert len(budget_rules) == MAX_THRESHOLDS_PER_BUDGET - 1
+    assert (budget_rules[0]["source_matchers"], budget_rules[0]["target_matchers"]) == (
+        [f'alertname="{BUDGET_ALERT}"', f'tier="{MAX_THRESHOLDS_PER_BUDGET - 1}"'],
+        [f'alertname="{BUDGET_ALERT}"', 'tier=~"0|1|2|3|4|5|6|7|8"'],
+    )
+    assert (budget_rules[-1]["source_matchers"], budget_rules[-1]["target_matchers"]) == (
+        [f'alertname="{BUDGET_ALERT}"', 'tier="1"'],
+        [f'alertname="{BUDGET_ALERT}"', 'tier=~"0"'],
+    )
+    assert all(r["equal"] == ["team", "budget"] for r in budget_rules)
+
+
+def _inhibited(rules: list[dict[str, Any]], source_rank: int, target_rank: int) -> bool:
+    """Whether a source alert of one rank silences a target of another under label-equality rules."""
+    for rule in rules:
+        if rule["source_matchers"] != [f'alertname="{BUDGET_ALERT}"', f'tier="{source_rank}"']:
+            continue
+        target = rule["target_matchers"][1].removeprefix('tier=~"').removesuffix('"')
+        return str(target_rank) in target.split("|")
+    return False
+
+
+def test_a_higher_tier_silences_exactly_the_lower_ones() -> None:
+    rules = build_config(Settings())["inhibit_rules"]
+    for source in range(MAX_THRESHOLDS_PER_BUDGET):
+        for target in range(MAX_THRESHOLDS_PER_BUDGET):
+            assert _inhibited(rules, source, target) == (target < source), (source, target)
 
 
 def test_exporter_down_never_inhibits_budget_alerts() -> None:
@@ -66,24 +77,29 @@ def test_exporter_down_never_inhibits_budget_alerts() -> None:
     exporter_targets = " ".join(
         str(r["target_matchers"]) for r in rules if "ExporterDown" in r["source_matchers"][0]
     )
-    assert "GpuCostBudget" not in exporter_targets
+    assert BUDGET_ALERT not in exporter_targets
     assert "GpuIdleWaste" in exporter_targets and "GpuCostUnpricedGpus" in exporter_targets
 
 
 def test_repeat_intervals_per_tier_and_resolved_only_at_or_over_budget() -> None:
     config = build_config(Settings())
     budget_route = config["route"]["routes"][1]
-    tiers = {r["matchers"][0]: (r["receiver"], r["repeat_interval"]) for r in budget_route["routes"]}
-    assert tiers == {
-        f'alertname="{BUDGET_ALERTS["50"]}"': ("slack-team-budgets", "24h"),
-        f'alertname="{BUDGET_ALERTS["80"]}"': ("slack-team-budgets", "12h"),
-        f'alertname="{BUDGET_ALERTS["100"]}"': ("slack-team-budgets-critical", "4h"),
-        f'alertname="{BUDGET_ALERTS["125"]}"': ("slack-team-budgets-critical", "4h"),
-    }
+    assert budget_route["matchers"] == [f'alertname="{BUDGET_ALERT}"', 'team=~".+"']
+    tiers = [(r.get("matchers"), r["receiver"], r["repeat_interval"]) for r in budget_route["routes"]]
+    assert tiers == [
+        (['threshold="50"'], "slack-team-budgets", "24h"),
+        (['threshold="80"'], "slack-team-budgets", "12h"),
+        (['threshold="100"'], "slack-team-budgets-critical", "4h"),
+        (['threshold="125"'], "slack-team-budgets-critical", "4h"),
+        # A budget's own percents: at or over the budget the rule says critical.
+        (['severity="critical"'], "slack-team-budgets-critical", "4h"),
+        (None, "slack-team-budgets", "12h"),
+    ]
+    assert [tier.label for tier in BUDGET_TIERS] == ["50", "80", "100", "125"]
     slack = receivers(config)
     assert slack["slack-team-budgets"]["send_resolved"] is False
     assert slack["slack-team-budgets-critical"]["send_resolved"] is True
-    assert budget_route["group_by"] == ["team", "budget", "alertname"]
+    assert budget_route["group_by"] == ["team", "budget", "threshold"]
 
 
 def test_bot_mode_reads_the_token_from_a_file_and_picks_the_channel_per_alert() -> None:

@@ -31,6 +31,10 @@ BAD_FILES = [
     (_one(monthly_usd=-5), "budgets[0].monthly_usd:", "must not be negative"),
     (_one(monthly_usd="50k"), "budgets[0].monthly_usd:", "must be a number"),
     (_one(thresholds_percent=[50, 100, 80]), "budgets[0].thresholds_percent[2]:", "strictly increasing"),
+    (_one(thresholds_percent=[0, 90]), "budgets[0].thresholds_percent[0]:", "greater than 0 and at most 1000"),
+    (_one(thresholds_percent=[5, 1000.5]), "budgets[0].thresholds_percent[1]:", "greater than 0 and at most 1000"),
+    (_one(thresholds_percent=list(range(1, 12))), "budgets[0].thresholds_percent:", "at most 10 thresholds"),
+    (_one(thresholds_percent=[12.34, 12.341]), "budgets[0].thresholds_percent[1]:", "4 significant digits"),
     (_one(slack_channel="research-finops"), "budgets[0].slack_channel:", "Slack channel"),
     (_one(amount_usd=5), "budgets[0].amount_usd:", "unknown key; the monthly amount is `monthly_usd`"),
     (_one(owners=["alice"]), "budgets[0].owners[0]:", "e-mail"),
@@ -160,3 +164,9 @@ def test_console_script_help_and_malformed_yaml_exit_codes(tmp_path: Path) -> No
     )
     assert run.returncode == 2
     assert "Traceback" not in run.stderr and "not valid YAML" in run.stderr
+
+
+@pytest.mark.parametrize("thresholds", [[5, 90], [0.5], [1000], [12.5, 33.3, 150], list(range(10, 101, 10))])
+def test_any_thresholds_in_range_validate_as_written(thresholds: list[float]) -> None:
+    [budget] = parse_budget_file(_one(thresholds_percent=thresholds), "budgets.yaml").budgets
+    assert budget.thresholds_percent == tuple(float(value) for value in thresholds)

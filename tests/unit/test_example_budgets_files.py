@@ -128,7 +128,8 @@ def _examples_in_files() -> Iterator[BudgetsExample]:
     for path in _repository_files((".yaml", ".yml")):
         if path.parent == BUDGET_FIXTURES and path.name.startswith(INVALID_PREFIX):
             continue
-        named = "budget" in path.name and "templates" not in path.parts
+        # promtool unit-test files (rules/tests/*.test.yaml) may say "budgets" in their name: they test rules.
+        named = "budget" in path.name and "templates" not in path.parts and not path.name.endswith(".test.yaml")
         example = _example(_relative(path), path.read_text(encoding="utf-8"), path, named)
         if example is not None:
             yield example

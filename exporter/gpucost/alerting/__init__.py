@@ -17,8 +17,10 @@ from gpucost.alerting.amconfig import (
     render_config,
 )
 from gpucost.alerting.teams import TeamChannel, parse_budget_teams, read_budget_teams
+from gpucost.contract.tiers import BUDGET_ALERT
 
 __all__ = [
+    "BUDGET_ALERT",
     "BUDGET_ALERTS",
     "DeliveryMode",
     "Settings",

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from gpucost.alerting.teams import TeamChannel, validate_team
+from gpucost.contract.tiers import BUDGET_ALERT, BUDGET_TIERS, MAX_THRESHOLDS_PER_BUDGET, custom_tier
 
 __all__ = [
     "BUDGET_ALERTS",
@@ -34,16 +35,11 @@ SLACK_CHAT_POST_MESSAGE = "https://slack.com/api/chat.postMessage"
 BOT_TOKEN_FILE = "slack-bot-token"
 PLATFORM_WEBHOOK_FILE = "slack-webhook-platform"
 
-# threshold -> alertname; the rules engineer's contract (docs/architecture.md).
-BUDGET_ALERTS: Mapping[str, str] = {
-    "50": "GpuCostBudget50PercentUsed",
-    "80": "GpuCostBudget80PercentUsed",
-    "100": "GpuCostBudget100PercentUsed",
-    "125": "GpuCostBudget125PercentUsed",
-}
-_BUDGET_ALERT_RE = 'alertname=~"GpuCostBudget(50|80|100|125)PercentUsed"'
-# Tiers at or over budget say when spend drops back under (budget raised, month rolled over).
-_RESOLVED_WORTH_SENDING = frozenset({"100", "125"})
+# Listed tier (`threshold` label) -> the alert that carries it: one rule serves every tier of
+# every budget (gpucost.contract.tiers); the tier is a label, not part of the name.
+BUDGET_ALERTS: Mapping[str, str] = {tier.label: BUDGET_ALERT for tier in BUDGET_TIERS}
+_UNDER_BUDGET = custom_tier(1)
+_OVER_BUDGET = custom_tier(100)
 
 # Alerts computed from the exporters' series and therefore wrong while an exporter is down.
 _PER_EXPORTER_ALERTS = ("GpuCostCollectorFailing", "GpuCostUnpricedGpus")
@@ -62,10 +58,13 @@ class Timings:
     group_wait: str = "30s"
     group_interval: str = "5m"
     repeat_interval: str = "12h"
-    # Reminders per budget tier: a 50 % notice once a day, an overrun every 4 h.
+    # Reminders per listed budget tier (gpucost.contract.tiers): a 50 % notice once a day, an
+    # overrun every 4 h; a budget's own percents repeat as their side of the budget does.
     budget_repeat_interval: Mapping[str, str] = field(
-        default_factory=lambda: {"50": "24h", "80": "12h", "100": "4h", "125": "4h"}
+        default_factory=lambda: {tier.label: tier.repeat_interval for tier in BUDGET_TIERS}
     )
+    under_budget_repeat_interval: str = _UNDER_BUDGET.repeat_interval
+    over_budget_repeat_interval: str = _OVER_BUDGET.repeat_interval
 
 
 @dataclass(frozen=True)
@@ -137,19 +136,29 @@ class _NoAliasDumper(yaml.SafeDumper):
 def _budget_route(
     receiver: str, critical_receiver: str, timings: Timings, extra: Sequence[str] = ()
 ) -> dict[str, Any]:
+    # Tiers at or over budget say when spend drops back under (budget raised, month rolled over).
     tiers = [
         {
-            "matchers": [f'alertname="{alertname}"'],
-            "receiver": critical_receiver if threshold in _RESOLVED_WORTH_SENDING else receiver,
-            "repeat_interval": timings.budget_repeat_interval[threshold],
+            "matchers": [f'threshold="{tier.label}"'],
+            "receiver": critical_receiver if tier.over_budget else receiver,
+            "repeat_interval": timings.budget_repeat_interval[tier.label],
         }
-        for threshold, alertname in BUDGET_ALERTS.items()
+        for tier in BUDGET_TIERS
+    ]
+    # A percent the table does not list: the rule's severity says which side of the budget it is.
+    tiers += [
+        {
+            "matchers": [f'severity="{_OVER_BUDGET.severity}"'],
+            "receiver": critical_receiver,
+            "repeat_interval": timings.over_budget_repeat_interval,
+        },
+        {"receiver": receiver, "repeat_interval": timings.under_budget_repeat_interval},
     ]
     return {
-        "matchers": [_BUDGET_ALERT_RE, *extra],
+        "matchers": [f'alertname="{BUDGET_ALERT}"', *extra],
         "receiver": receiver,
         # One Slack message per team, budget and tier: a tier is one alert, so its numbers are exact.
-        "group_by": ["team", "budget", "alertname"],
+        "group_by": ["team", "budget", "threshold"],
         "routes": tiers,
     }
 
@@ -193,19 +202,27 @@ def _webhook_team_routes(settings: Settings) -> tuple[list[dict[str, Any]], list
     return routes, receivers
 
 
-def _inhibit_rules() -> list[dict[str, Any]]:
-    thresholds = list(BUDGET_ALERTS)
+def _budget_inhibit_rules() -> list[dict[str, Any]]:
+    """Only the highest tier reached speaks: 125 silences 100/80/50, 90 silences 5.
+
+    The rule ranks each budget's own thresholds in the `tier` label (0 = lowest); Alertmanager
+    compares labels only by equality, so there is one inhibit rule per rank a budget can have.
+    """
     rules: list[dict[str, Any]] = []
-    # Only the highest tier reached speaks: 125 silences 100/80/50, 100 silences 80/50, 80 silences 50.
-    for position in range(len(thresholds) - 1, 0, -1):
-        lower = "|".join(thresholds[:position])
+    for rank in range(MAX_THRESHOLDS_PER_BUDGET - 1, 0, -1):
+        lower = "|".join(str(below) for below in range(rank))
         rules.append(
             {
-                "source_matchers": [f'alertname="{BUDGET_ALERTS[thresholds[position]]}"'],
-                "target_matchers": [f'alertname=~"GpuCostBudget({lower})PercentUsed"'],
+                "source_matchers": [f'alertname="{BUDGET_ALERT}"', f'tier="{rank}"'],
+                "target_matchers": [f'alertname="{BUDGET_ALERT}"', f'tier=~"{lower}"'],
                 "equal": ["team", "budget"],
             }
         )
+    return rules
+
+
+def _inhibit_rules() -> list[dict[str, Any]]:
+    rules = _budget_inhibit_rules()
     # An exporter that is down makes its own health alerts meaningless (same job and instance)...
     rules.append(
         {

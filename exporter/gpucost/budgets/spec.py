@@ -37,6 +37,7 @@ from gpucost.budgets.spec_model import (
     scope_mapping,
     threshold_label,
 )
+from gpucost.contract.tiers import MAX_THRESHOLDS_PER_BUDGET, percent_label
 from gpucost.errors import ConfigError
 from gpucost.yamlfields import (
     child_path,
@@ -236,6 +237,9 @@ def _parse_thresholds(raw: object, file: str, path: str) -> tuple[float, ...]:
         return DEFAULT_THRESHOLDS_PERCENT
     if not isinstance(raw, list) or not raw:
         raise ConfigError(file, path, raw, "must be a non-empty list of percentages, e.g. [50, 80, 100, 125]")
+    if len(raw) > MAX_THRESHOLDS_PER_BUDGET:
+        # Alertmanager silences lower tiers by the rank the rule gives each threshold (0..9).
+        raise ConfigError(file, path, raw, f"must list at most {MAX_THRESHOLDS_PER_BUDGET} thresholds")
     result: list[float] = []
     for index, value in enumerate(raw):
         item_path = child_path(path, index)
@@ -243,6 +247,9 @@ def _parse_thresholds(raw: object, file: str, path: str) -> tuple[float, ...]:
             raise ConfigError(file, item_path, value, "must be a percentage greater than 0 and at most 1000")
         if result and float(value) <= result[-1]:
             raise ConfigError(file, item_path, value, "thresholds must be strictly increasing")
+        if result and percent_label(float(value)) == percent_label(result[-1]):
+            # The alert's `threshold` label keeps four significant digits: two tiers would be one alert.
+            raise ConfigError(file, item_path, value, "must differ from the previous threshold in 4 significant digits")
         result.append(float(value))
     return tuple(result)
 

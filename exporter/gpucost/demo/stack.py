@@ -22,9 +22,9 @@ import yaml
 
 from gpucost.alerting import DeliveryMode, Settings, Timings, render_config
 from gpucost.demo.alert_receiver import AlertReceiver
-from gpucost.demo.processes import ChildProcess, StartupFailed, require_binary, stop_all
-from gpucost.rulegen import RuleOptions, write_rules
+from gpucost.rulegen import GENERATED_FILES, RuleOptions, write_rule_files
 from gpucost.sources.scenario import load_scenario
+from gpucost.testing.processes import ChildProcess, StartupFailed, require_binary, stop_all
 from gpucost.testing.slack_sink import SlackSink
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ __all__ = ["DEMO_RULE_OPTIONS", "DemoPorts", "DemoStack", "StackSettings", "defa
 # on the budget tiers) so an alert arrives within about two minutes of crossing.
 DEMO_RULE_OPTIONS = RuleOptions(rate_window="30s", budget_for="15s")
 # Files rulegen writes; every other rules/*.yaml is loaded as committed.
-_GENERATED_RULE_FILES = ("gpucost.rules.yaml", "gpucost.alerts.yaml")
 DEMO_TIMINGS = Timings(
     group_wait="2s",
     group_interval="10s",
@@ -147,9 +146,10 @@ class DemoStack:
 
     def _write_rules(self, out_dir: Path) -> list[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
-        files = list(write_rules(DEMO_RULE_OPTIONS, out_dir))
+        # Every generated file at the demo's rate window (recorded names carry it), plus any hand-written file.
+        files = list(write_rule_files(DEMO_RULE_OPTIONS, out_dir))
         for path in sorted(self.settings.rules_dir.glob("*.yaml")):
-            if path.name not in _GENERATED_RULE_FILES:
+            if path.name not in GENERATED_FILES:
                 files.append(Path(shutil.copyfile(path, out_dir / path.name)))
         return files
 

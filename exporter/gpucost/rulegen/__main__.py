@@ -1,4 +1,4 @@
-"""`python -m gpucost.rulegen`: write rules/gpucost.rules.yaml and rules/gpucost.alerts.yaml."""
+"""`python -m gpucost.rulegen`: write every generated rule file (rules/*.yaml)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gpucost.rulegen import RuleOptions, write_rules
+from gpucost.rulegen import RuleOptions, write_rule_files
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"gpucost.rulegen: {exc}", file=sys.stderr)
         return 2
-    for path in write_rules(options, out):
+    for path in write_rule_files(options, out):
         print(path)
     return 0
 
