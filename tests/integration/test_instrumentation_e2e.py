@@ -44,10 +44,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gpucost.demo.processes import free_port
 from gpucost.instrument.asgi import GpuCostMiddleware, InferenceLabels, record_tokens
 from gpucost.instrument.asgi_types import ASGIApp, Receive, Scope, Send
 from gpucost.instrument.mlflow import STATUS_TAG, log_training_cost
+from gpucost.testing.processes import free_port
 from tests.support.servers import (
     REPO_ROOT,
     ManagedProcess,

@@ -32,7 +32,7 @@ from gpucost.budgets.settings import (
     parse_duration,
 )
 from gpucost.budgets.spec import BudgetFile, Month, load_budget_file
-from gpucost.cli.common import fail
+from gpucost.command_exit import fail
 from gpucost.errors import SourceUnavailable, UserInputError
 from gpucost.extras import MissingExtra, require_extra
 from gpucost.logs import setup_logging

@@ -5,6 +5,7 @@
     gpucost budgets ...                 the budget sidecar's commands (validate, plan, ...)
     gpucost training-cost --job NS/NAME the cost of a finished Kubernetes Job
     gpucost scorecard --prometheus URL  savings levers per team and model, measured
+    gpucost export --prometheus.url URL daily cost rows for finance (Parquet, CSV, BigQuery)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gpucost import __version__
-from gpucost.cli.common import fail
+from gpucost.command_exit import fail
 from gpucost.errors import UserInputError
 from gpucost.extras import MissingExtra, missing_modules, require_extra
 
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     scorecard = add_scorecard_parser(commands)
     scorecard.set_defaults(handler=run_scorecard)
+    from gpucost.finance.cli import add_parser as add_export_parser
+    from gpucost.finance.cli import run as run_export
+
+    export = add_export_parser(commands)
+    export.set_defaults(handler=run_export)
     return parser
 
 

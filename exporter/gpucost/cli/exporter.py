@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from gpucost import __version__
-from gpucost.cli.common import fail
+from gpucost.command_exit import fail
 from gpucost.config import (
     ExporterConfig,
     check_kubeconfig_in_use,

@@ -27,9 +27,9 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from gpucost.demo.processes import PortInUse, StartupFailed, reserve_port
 from gpucost.demo.stack import DEMO_RULE_OPTIONS, DemoPorts, DemoStack, StackSettings, default_repo_dir
 from gpucost.demo.summary import read_summary, render_lines, render_table
+from gpucost.testing.processes import PortInUse, StartupFailed, reserve_port
 from gpucost.testing.slack_sink import SlackRequest, render_slack_message
 
 __all__ = ["build_parser", "main"]

@@ -10,9 +10,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpucost.cli.common import fail
+from gpucost.command_exit import fail
 from gpucost.errors import SourceUnavailable, UserInputError
 from gpucost.extras import MissingExtra, require_extra
+from gpucost.listen_address import ListenAddressError, parse_listen_address
 
 if TYPE_CHECKING:
     from gpucost.scorecard.combine import Scorecard
@@ -79,15 +80,24 @@ def compute_scorecard(args: argparse.Namespace) -> Scorecard:
     return score_workloads(usages, candidates, gather.window_seconds, settings)
 
 
+def _listen_on(address: str) -> tuple[str, int]:
+    """`:9837` -> ("0.0.0.0", 9837); a UserInputError naming the flag otherwise."""
+    try:
+        host, port = parse_listen_address(address)
+    except ListenAddressError:
+        raise UserInputError("--web.listen-address", "", address, "must be [host]:port, e.g. :9837") from None
+    # prometheus_client's server listens on IPv4 here, where "" and 0.0.0.0 are the same.
+    return (host or "0.0.0.0", port)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
-    from gpucost.budgets.server import parse_listen_address
     from gpucost.scorecard.collector import Recomputer, ScorecardHolder, build_registry
 
     holder = ScorecardHolder()
     recomputer = Recomputer(holder, lambda: compute_scorecard(args), args.recompute_minutes * 60)
-    host, port = parse_listen_address(args.listen_address)
+    host, port = _listen_on(args.listen_address)
     server, _ = start_http_server(port, host, registry=build_registry(holder))
     recomputer.start()
     done = threading.Event()

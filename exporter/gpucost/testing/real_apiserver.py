@@ -29,7 +29,7 @@ from typing import Any, Self
 
 import yaml
 
-from gpucost.demo.processes import StartupFailed, free_port
+from gpucost.testing.processes import StartupFailed, free_port
 from gpucost.testing.real_apiserver_client import ApiError, KubeClient
 from gpucost.testing.real_apiserver_pki import Pki, make_pki
 from gpucost.testing.servers import REPO_ROOT, ManagedProcess

@@ -21,7 +21,7 @@ from typing import Any, Self
 
 import yaml
 
-from gpucost.demo.processes import ChildProcess, free_port, require_binary
+from gpucost.testing.processes import ChildProcess, free_port, require_binary
 
 __all__ = [
     "REPO_ROOT",

@@ -1,4 +1,9 @@
-"""What every gpucost command line shares: how a user error ends."""
+"""How a gpucost command line ends on a user error: one line on stderr and exit code 2.
+
+Every command line (gpucost, gpucost-exporter, gpucost-budgets and the
+subcommands each folder mounts on `gpucost`) uses it, so it lives below all of
+them rather than in `gpucost.cli`, which imports those subcommands.
+"""
 
 from __future__ import annotations
 

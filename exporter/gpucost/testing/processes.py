@@ -1,4 +1,4 @@
-"""Child processes of the demo: each in its own process group, stopped group and all.
+"""Child processes of the demo and the integration tests: each in its own process group, stopped group and all.
 
 A child that forks (Prometheus does not, but a wrapper script might) cannot
 outlive the demo: `stop()` signals the whole group, then kills what is left.
