@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "budgets": ("boto3", "google.cloud.billing", "slack_sdk", "httpx", "kubernetes"),
     "report": ("httpx", "rich", "matplotlib"),
     "mlflow": ("mlflow", "httpx"),
+    "finance": ("pyarrow", "google.cloud.bigquery"),
 }
 
 

@@ -1,0 +1,114 @@
+"""Read a closed UTC day's cost per workload and resource from Prometheus's recorded series.
+
+Method (docs/finance.md): each resource's cost comes from a recorded $/h series
+that carries the workload labels, e.g. `namespace_workload:gpucost_cost_usd_per_hour:rate5m`
+for GPUs.  The day's cost is that rate read at every minute mark of the day and
+added up, $/h times 1/60 h per mark:
+
+    sum by (namespace, team, ...) (sum_over_time(SERIES[86399s:1m] @ END)) / 60
+
+* Exact day boundary: the subquery's steps sit on whole minutes, and the range
+  `[86399s]` ending at the day's end holds the marks 00:01 ... 24:00 of that day,
+  1,440 of them, under Prometheus 2's closed and 3's left-open ranges alike
+  (`[1d]` would give Prometheus 2 the previous day's 24:00 mark too).  Each mark
+  belongs to exactly one day, so consecutive days add up to the whole.
+* Counter resets are handled where the rate is recorded: `rate()` counts a drop
+  as a restart from zero.  A 5-minute average read every minute counts each
+  minute's cost five times with weight 1/5, so the day's sum is the day's cost
+  shifted by half the window (2.5 minutes) - the same for every day.
+* Lookback: a mark reads the latest recorded sample up to 5 minutes old, so the
+  rule group's interval may be anything up to 5 minutes; a series that stops
+  being recorded goes stale and stops counting at once.
+* The day is read only once closed and settled (`SETTLE` after midnight UTC): the
+  rule evaluation for 24:00 must have happened.
+
+`SOURCES` maps each resource to its recorded series: exporting another resource
+(CPU, memory, storage) is one more entry there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gpucost.errors import UserInputError
+from gpucost.finance.rows import COST_LABELS, CostRow, day_bounds, rows_from_samples
+from gpucost.promapi import PrometheusClient
+
+__all__ = [
+    "SETTLE",
+    "SOURCES",
+    "ResourceSource",
+    "check_closed",
+    "check_resources",
+    "day_query",
+    "days_between",
+    "read_day",
+]
+
+SETTLE = dt.timedelta(minutes=10)
+"""How long after midnight UTC a day counts as closed: the 5-minute lookback plus a rule evaluation."""
+STEP_SECONDS = 60
+# One second short of a day: the subquery then holds the day's own minute marks only (see above).
+DAY_RANGE = "86399s"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSource:
+    """Where one resource's cost is recorded: a $/h series with the workload labels, and an optional matcher."""
+
+    resource: str
+    series: str
+    matchers: str = ""
+    """PromQL label matchers without braces, e.g. `resource="cpu"` for a family that holds several resources."""
+
+    def selector(self) -> str:
+        return f"{self.series}{{{self.matchers}}}" if self.matchers else self.series
+
+
+SOURCES: dict[str, ResourceSource] = {
+    "gpu": ResourceSource("gpu", "namespace_workload:gpucost_cost_usd_per_hour:rate5m"),
+}
+
+
+def day_query(source: ResourceSource, day: dt.date) -> str:
+    """The PromQL that answers one resource's cost per workload for `day`, in USD."""
+    _, end = day_bounds(day)
+    labels = ", ".join(COST_LABELS)
+    return (f"sum by ({labels}) (sum_over_time({source.selector()}[{DAY_RANGE}:{STEP_SECONDS}s] "
+            f"@ {int(end.timestamp())})) * {STEP_SECONDS} / 3600")
+
+
+def check_resources(names: Sequence[str], flag: str = "--resource") -> tuple[ResourceSource, ...]:
+    unknown = [name for name in names if name not in SOURCES]
+    if unknown:
+        raise UserInputError(flag, "", unknown[0], f"is not a resource gpucost records (known: {', '.join(SOURCES)})")
+    return tuple(SOURCES[name] for name in dict.fromkeys(names))
+
+
+def check_closed(day: dt.date, now: dt.datetime, flag: str = "--day") -> dt.date:
+    """`day` if it ended at least `SETTLE` ago (UTC), else a one-line error naming the flag."""
+    _, end = day_bounds(day)
+    if now < end + SETTLE:
+        raise UserInputError(
+            flag, "", day.isoformat(),
+            f"is not a closed UTC day yet (it can be exported from {(end + SETTLE).strftime('%Y-%m-%d %H:%M')} UTC)",
+        )
+    return day
+
+
+def read_day(
+    client: PrometheusClient, day: dt.date, sources: Sequence[ResourceSource]
+) -> list[CostRow]:
+    """Every row of `day`, all resources; one query per resource (raises PrometheusApiError)."""
+    rows: list[CostRow] = []
+    for source in sources:
+        vector = client.query(day_query(source, day))
+        rows.extend(rows_from_samples(day, source.resource, vector))
+    return rows
+
+
+def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
+
