@@ -3,8 +3,11 @@ files instead of the environment, and credentials that must never reach the log.
 
 from __future__ import annotations
 
+import http.client
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -254,3 +257,100 @@ def test_a_missing_credentials_file_is_one_line_naming_the_flag_and_path(
     ):
         line = _one_line_error(_run(["plan", *extra, f"--budgets.file={budgets}", f"{flag}={missing}"], clean_env))
         assert flag in line and str(missing) in line
+
+
+# --- the HTTP server: the exporter's, with its deadlines, not a thread per connection ----------------------
+
+SLOW_CLIENTS = 200
+GOOD_SCRAPES = 100
+P99_LIMIT_SECONDS = 0.050  # the exporter's hardening tests' bound
+
+
+def _thread_count(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads: line")
+
+
+def _scrape_seconds(port: int) -> float:
+    """One scrape on a fresh connection; a failure counts as 2 s, far over any limit."""
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        response.read()
+        ok = response.status == 200
+    except (OSError, http.client.HTTPException):
+        ok = False
+    finally:
+        connection.close()
+    return time.perf_counter() - started if ok else 2.0
+
+
+def test_serve_answers_scrapes_promptly_while_slow_and_idle_clients_hold_connections_without_a_thread_each(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(ENFORCED)
+    port = free_port()
+    argv = [sys.executable, "-m", "gpucost.budgets.cli", "serve", f"--web.listen-address=127.0.0.1:{port}",
+            f"--budgets.file={budgets}", f"--prometheus.url=http://127.0.0.1:{free_port()}", "--dry-run"]
+    down = 'gpucost_budgets_provider_up{feature="enforcement",provider="kubernetes"} 0.0'
+    with ManagedProcess("gpucost-budgets", argv, tmp_path / "serve.log", port=port) as proc:
+        proc.start()
+        proc.wait_http("/healthz", timeout=30)
+        wait_for(lambda: down in _metrics(proc), timeout=30, what="the jobs' first round")  # its threads started
+        threads_before = _thread_count(proc.pid)
+        idle = socket.create_connection(("127.0.0.1", port), timeout=2)
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=2) for _ in range(SLOW_CLIENTS)]
+        try:
+            for sock in slow:
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # and never the blank line that ends it
+            latencies = sorted(_scrape_seconds(port) for _ in range(GOOD_SCRAPES))
+            threads_during = _thread_count(proc.pid)
+        finally:
+            idle.close()
+            for sock in slow:
+                sock.close()
+        log = proc.log_text()
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    assert p99 < P99_LIMIT_SECONDS, f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
+    # http.server gave each of them a thread that waited, without a deadline, for the rest of the request.
+    assert threads_during <= threads_before + 4, (threads_before, threads_during)
+    assert "Traceback" not in log
+
+
+def test_serve_keeps_one_http11_connection_alive_across_requests_and_answers_head(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(ENFORCED)
+    port = free_port()
+    argv = [sys.executable, "-m", "gpucost.budgets.cli", "serve", f"--web.listen-address=127.0.0.1:{port}",
+            f"--budgets.file={budgets}", f"--prometheus.url=http://127.0.0.1:{free_port()}", "--dry-run"]
+    with ManagedProcess("gpucost-budgets", argv, tmp_path / "serve.log", port=port) as proc:
+        proc.start()
+        proc.wait_http("/healthz", timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            answers = []
+            for path in ("/metrics", "/healthz", "/readyz", "/nope", "/metrics"):
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                assert response.version == 11 and not response.will_close, path
+                answers.append(response.status)
+            sock = connection.sock
+            connection.request("HEAD", "/metrics")
+            head = connection.getresponse()
+            assert head.status == 200 and head.read() == b"" and int(head.getheader("Content-Length") or 0) > 0
+            connection.request("POST", "/metrics", body=b"")
+            refused = connection.getresponse()
+            assert (refused.status, refused.getheader("Allow"), refused.read()) == (405, "GET, HEAD",
+                                                                                  b"method not allowed\n")
+            assert connection.sock is sock, "every request went over the same connection"
+        finally:
+            connection.close()
+    assert answers == [200, 200, 200, 404, 200]

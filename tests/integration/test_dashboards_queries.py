@@ -1,7 +1,8 @@
 """Every dashboard query runs against a real Prometheus that scraped the simulated exporter.
 
-One simulated 8-GPU node (1 s sampling) and a static budgets exposition (the sidecar's
-series for team research) are scraped every 2 s; all of rules/ is evaluated every 2 s.
+One simulated 8-GPU node (1 s sampling) and a static exposition (the budgets sidecar's
+series for team research, the scorecard's savings of both teams) are scraped every 2 s;
+all of rules/ is evaluated every 2 s.
 Each panel target, with the dashboard variables replaced by real values, must parse and
 return data, unless its generator marks it "empty when healthy".
 
@@ -14,11 +15,9 @@ to 5 minutes, the last 70 minutes of the two tile series are backfilled with pro
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 import yaml
 
 from gpucost.dashboards import boards
+from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
 from tests.support.servers import (
     REPO_ROOT,
     ManagedProcess,
@@ -93,17 +93,22 @@ def budgets_exposition() -> str:
     return "\n".join(lines) + "\n"
 
 
-class BudgetsHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = budgets_exposition().encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def scorecard_exposition() -> str:
+    """`gpucost scorecard --serve`'s savings of the demo's two teams: two levers and their compounded total."""
+    savings = {("research", "llama-70b"): (4000, 2500, 5500), ("search", "ranker"): (900, 300, 1100)}
+    lines = [
+        f'gpucost_savings_potential_usd_per_month{{team="{team}",model="{model}",lever="{lever}",'
+        f'confidence="estimate"}} {usd}'
+        for (team, model), amounts in savings.items()
+        for lever, usd in zip(("spot", "right_size", "combined"), amounts, strict=True)
+    ]
+    return "\n".join(lines) + "\n"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+
+def scrape_budgets(request: RecordedRequest) -> Reply:
+    body = budgets_exposition() + scorecard_exposition()
+    return Reply(200, body.encode(), "text/plain; version=0.0.4")
+
 
 
 @dataclass(frozen=True)
@@ -163,8 +168,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProc
     scenario["start_time"] = time.time()
     scenario_file = workdir / "scenario.yaml"
     scenario_file.write_text(yaml.safe_dump(scenario))
-    budgets = ThreadingHTTPServer(("127.0.0.1", 0), BudgetsHandler)
-    threading.Thread(target=budgets.serve_forever, daemon=True).start()
+    budgets = HttpFixture({("GET", "/metrics"): scrape_budgets}, name="budgets-exposition").start()
     exporter = start_exporter(workdir, [
         "--nvml.backend=simulated",
         f"--simulate.scenario={scenario_file}",
@@ -175,7 +179,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProc
         "job_name": "gpucost-budgets",
         "honor_labels": True,
         "scrape_interval": "2s",
-        "static_configs": [{"targets": [f"127.0.0.1:{budgets.server_address[1]}"]}],
+        "static_configs": [{"targets": [budgets.target]}],
     }
     config = write_prometheus_config(
         workdir / "prometheus.yml",
@@ -194,8 +198,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProc
     finally:
         prom.stop()
         exporter.stop()
-        budgets.shutdown()
-        budgets.server_close()
+        budgets.stop()
 
 
 def test_every_panel_query_parses_and_returns_data_on_the_demo_cluster(prometheus: ManagedProcess) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import mlflow
@@ -14,6 +12,7 @@ import pytest
 
 from gpucost.instrument.mlflow import STATUS_TAG, log_training_cost, training_cost
 from gpucost.instrument.training_cli import add_parser, run
+from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
 from tests.support.servers import free_port, prom_query, start_prometheus, wait_for, write_prometheus_config
 
 pytestmark = pytest.mark.integration
@@ -50,17 +49,8 @@ def exposition(now: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-class ExpositionHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = exposition(time.time()).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
+def scrape(request: RecordedRequest) -> Reply:
+    return Reply(200, exposition(time.time()).encode(), "text/plain; version=0.0.4")
 
 
 @pytest.fixture
@@ -76,12 +66,10 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp_path = tmp_path_factory.mktemp("prometheus")
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), ExpositionHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = HttpFixture({("GET", "/metrics"): scrape}, name="cost-exposition").start()
     config = write_prometheus_config(
         tmp_path / "prometheus.yml",
-        scrape_targets=[f"127.0.0.1:{server.server_address[1]}"],
+        scrape_targets=[server.target],
         scrape_interval="1s",
         target_labels={"node_instance_type": "p4d.24xlarge"},
     )
@@ -95,8 +83,7 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield prometheus.base_url
     finally:
         prometheus.stop()
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def test_logged_training_cost_equals_the_counter_increase_over_the_run(

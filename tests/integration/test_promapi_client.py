@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from gpucost.promapi import Matrix, Point, PrometheusApiError, PrometheusClient, Sample, Series, Vector
+from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -45,59 +43,33 @@ class Scripted:
 
 
 class ScriptedPrometheus:
-    """Answers each request with the next scripted answer (the last one repeats) and records the requests."""
+    """Answers each GET with the next scripted answer (the last one repeats); `requests` are (path, query) pairs."""
 
     def __init__(self, script: Sequence[Scripted]) -> None:
         self.script = list(script)
-        self.requests: list[tuple[str, list[tuple[str, str]]]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.answer(self)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = HttpFixture({("GET", "*"): self.answer}, name="scripted-prometheus")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url
 
-    def answer(self, handler: BaseHTTPRequestHandler) -> None:
-        path, _, query = handler.path.partition("?")
-        self.requests.append((path, urllib.parse.parse_qsl(query)))
+    @property
+    def requests(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        return [(request.path, request.query) for request in self._http.requests]
+
+    def answer(self, request: RecordedRequest) -> Reply:
         scripted = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         time.sleep(scripted.delay_seconds)
         body = scripted.body if isinstance(scripted.body, bytes) else json.dumps(scripted.body).encode()
-        try:
-            handler.send_response(scripted.status)
-            handler.send_header("Content-Type", "application/json")
-            if scripted.declare_length:
-                handler.send_header("Content-Length", str(len(body)))
-            for name, value in scripted.headers.items():
-                handler.send_header(name, value)
-            handler.end_headers()
-            if scripted.trickle_seconds:
-                for byte in body:
-                    handler.wfile.write(bytes([byte]))
-                    handler.wfile.flush()
-                    time.sleep(scripted.trickle_seconds)
-            else:
-                handler.wfile.write(body)
-        except OSError:
-            pass  # the client gave up (timeout, size cap): what the test is about
+        return Reply(scripted.status, body, "application/json", scripted.headers,
+                     declare_length=scripted.declare_length, seconds_between_bytes=scripted.trickle_seconds)
 
     def __enter__(self) -> ScriptedPrometheus:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
 
 @pytest.fixture

@@ -17,13 +17,11 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ import pytest
 import yaml
 
 from gpucost.pricing.catalog import shipped_catalog
+from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
 from tests.support.servers import (
     REPO_ROOT,
     ManagedProcess,
@@ -122,12 +121,13 @@ def expected_scorecard() -> dict[tuple[str, str], dict[str, float]]:
     return {("research", "llama"): llama, ("search", "ranker"): ranker}
 
 
-class _InferenceApp(BaseHTTPRequestHandler):
+class _InferenceApp:
     """The middleware's request counters of a ranker replica, growing at a fixed rate."""
 
-    started = time.time()
+    def __init__(self) -> None:
+        self.started = time.time()
 
-    def do_GET(self) -> None:
+    def scrape(self, request: RecordedRequest) -> Reply:
         elapsed = time.time() - self.started
         labels = 'model="ranker",model_version="1",business_unit="search"'
         body = (
@@ -136,13 +136,7 @@ class _InferenceApp(BaseHTTPRequestHandler):
             "# TYPE gpucost_inference_duplicate_requests_total counter\n"
             f"gpucost_inference_duplicate_requests_total{{{labels}}} {DUPLICATES_PER_SECOND * elapsed}\n"
         ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        return Reply(200, body, "text/plain; version=0.0.4")
 
 
 @dataclass
@@ -164,8 +158,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     started = time.time()
     scenario_file = workdir / "scenario.yaml"
     scenario_file.write_text(yaml.safe_dump({**SCENARIO, "start_time": started}))
-    app = ThreadingHTTPServer(("127.0.0.1", 0), _InferenceApp)
-    threading.Thread(target=app.serve_forever, daemon=True).start()
+    app = HttpFixture({("GET", "/metrics"): _InferenceApp().scrape}, name="ranker-app").start()
     port = free_port()
     exporter = start_exporter(workdir, ["--nvml.backend=simulated", f"--simulate.scenario={scenario_file}",
                                         f"--state.file={workdir / 'state.json'}", "--sample.interval=250ms"],
@@ -175,7 +168,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         evaluation_interval="2s", rule_files=[REPO_ROOT / "rules/gpucost.rules.yaml"],
         target_labels={"node": "sim-node", "instance_type": "p4de.24xlarge", "region": "us-east-1"},
         extra_scrape_configs=[{"job_name": "ranker", "scrape_interval": "2s", "static_configs": [
-            {"targets": [f"127.0.0.1:{app.server_address[1]}"],
+            {"targets": [app.target],
              "labels": {"namespace": "search", "pod": "ranker-abc12"}}]}],
     )
     prometheus = start_prometheus(workdir, config)
@@ -189,8 +182,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     finally:
         prometheus.stop()
         exporter.stop()
-        app.shutdown()
-        app.server_close()
+        app.stop()
 
 
 def test_scorecard_matches_the_scenario_within_one_percent(run: Run) -> None:

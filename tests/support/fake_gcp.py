@@ -34,8 +34,9 @@ import urllib.parse
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
 
 JsonObject = dict[str, Any]
 
@@ -113,17 +114,15 @@ class FakeGcp:
         self.page_size = page_size
         self.bigquery_location = bigquery_location
         self._store = _Store()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-gcp", daemon=True)
+        # Every route is this fake's own; it keeps its own record of requests (with the query parsed).
+        self._http = HttpFixture({("*", "*"): self._answer}, name="fake-gcp", keep_requests=0)
 
     def start(self) -> FakeGcp:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def __enter__(self) -> FakeGcp:
         return self.start()
@@ -133,7 +132,7 @@ class FakeGcp:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url
 
     # --- scripting -------------------------------------------------------------
 
@@ -210,6 +209,17 @@ class FakeGcp:
         return [r for r in self.requests if r.method in ("POST", "PATCH", "DELETE")]
 
     # --- handlers (called with the request parsed) -------------------------------
+
+    def _answer(self, request: RecordedRequest) -> Reply:
+        parsed = urllib.parse.urlsplit(request.target)
+        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+        try:
+            body = request.json()
+        except ValueError:
+            status, answer = _error(400, "body is not JSON")
+        else:
+            status, answer = self.handle(request.method, urllib.parse.unquote(parsed.path), query, body)
+        return Reply(status, json.dumps(answer).encode(), "application/json; charset=UTF-8")
 
     def handle(
         self, method: str, path: str, query: Mapping[str, str], body: JsonObject | None
@@ -384,41 +394,3 @@ def _invalid_query(body: JsonObject | None, table: str) -> tuple[str, dt.date | 
 
 def _error(code: int, message: str) -> tuple[int, JsonObject]:
     return code, {"error": {"code": code, "message": message, "status": _STATUS.get(code, "UNKNOWN")}}
-
-
-def _make_handler(fake: FakeGcp) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _dispatch(self, method: str) -> None:
-            parsed = urllib.parse.urlsplit(self.path)
-            query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                status, answer = _error(400, "body is not JSON")
-            else:
-                status, answer = fake.handle(method, urllib.parse.unquote(parsed.path), query, body)
-            payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def do_GET(self) -> None:
-            self._dispatch("GET")
-
-        def do_POST(self) -> None:
-            self._dispatch("POST")
-
-        def do_PATCH(self) -> None:
-            self._dispatch("PATCH")
-
-        def do_DELETE(self) -> None:
-            self._dispatch("DELETE")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    return Handler

@@ -94,7 +94,7 @@ def test_exporter_config_file_error_names_the_key() -> None:
 @pytest.mark.parametrize(
     ("address", "host_and_port"),
     [
-        (":9836", ("0.0.0.0", 9836)),  # the sidecar's server is IPv4: "" means 0.0.0.0 there
+        (":9836", ("0.0.0.0", 9836)),  # the sidecar binds 0.0.0.0 for "" (every interface), as the exporter does
         ("127.0.0.1:0", ("127.0.0.1", 0)),
         ("[::1]:9836", ("::1", 9836)),  # sidecar: the brackets stayed in the host
     ],

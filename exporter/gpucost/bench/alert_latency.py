@@ -12,9 +12,7 @@ alert) + Alertmanager's group_wait.
 
 from __future__ import annotations
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import yaml
 
 from gpucost.alerting import DeliveryMode, Settings, Timings, render_config
 from gpucost.durations import parse_duration
+from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
 
 __all__ = ["run_alert_latency"]
 
@@ -29,7 +28,7 @@ TEAM = "research"
 BUDGET = "research-monthly"
 INTERVAL_SECONDS = 5
 CROSSING_RATIO = 0.9
-ALERT = "GpuCostBudget80PercentUsed"
+ALERT = "GpuCostBudgetThresholdReached"  # the 80 % tier: threshold="80"
 
 
 class _BudgetExposition:
@@ -37,22 +36,10 @@ class _BudgetExposition:
 
     def __init__(self) -> None:
         self.budget_usd = 1e12
-        exposition = self
+        self._http = HttpFixture({("GET", "*"): self._scrape}, name="budget-exposition", keep_requests=0)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = exposition.render().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    def _scrape(self, request: RecordedRequest) -> Reply:
+        return Reply(200, self.render().encode(), "text/plain; version=0.0.4")
 
     def render(self) -> str:
         lines = [f'gpucost_budget_usd{{budget="{BUDGET}",team="{TEAM}",slack_channel="#bench-budget"}} '
@@ -63,15 +50,14 @@ class _BudgetExposition:
 
     @property
     def target(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return self._http.target
 
     def __enter__(self) -> _BudgetExposition:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
 
 def _alert_for_seconds(repo: Path) -> float:

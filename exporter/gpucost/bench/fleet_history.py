@@ -26,10 +26,11 @@ import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Event, Thread
-from typing import IO, Any
+from typing import IO
+
+from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
 
 __all__ = ["GPUS_PER_NODE", "RAW_LOOKBACK_SECONDS", "FleetCounters", "HistoryChunk", "LiveExposition",
            "SyntheticFleet", "write_history_chunks"]
@@ -245,29 +246,15 @@ class LiveExposition:
         self._stop = Event()
         self.renders = 0
         self._render()  # the first scrape already gets the fleet
-        exposition = self
+        self.server = HttpFixture({("GET", "*"): self._scrape}, name="exposition-http", keep_requests=0).start()
+        self._render_thread = Thread(target=self._render_loop, name="exposition-render", daemon=True)
+        self._render_thread.start()
+        # Every thread this exposition started, for a test to check that stop() ends them all.
+        self.threads = [thread for thread in (self.server.serving_thread, self._render_thread) if thread is not None]
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = exposition._body
-                self.send_response(200)
-                self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    return  # the scraper gave up (timeout, size limit): its own log says why
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.threads = [Thread(target=self.server.serve_forever, name="exposition-http", daemon=True),
-                        Thread(target=self._render_loop, name="exposition-render", daemon=True)]
-        for thread in self.threads:
-            thread.start()
+    def _scrape(self, request: RecordedRequest) -> Reply:
+        # A scraper that gives up (timeout, size limit) only ends its own connection: its own log says why.
+        return Reply(200, self._body, "application/openmetrics-text; version=1.0.0; charset=utf-8")
 
     def _render(self) -> None:
         t = int(time.time())
@@ -294,14 +281,12 @@ class LiveExposition:
 
     @property
     def target(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        return self.server.target
 
     def stop(self) -> None:
         self._stop.set()
-        self.server.shutdown()
-        self.server.server_close()
-        for thread in self.threads:
-            thread.join(10)
+        self.server.stop()
+        self._render_thread.join(10)
 
 
 def write_history_chunks(

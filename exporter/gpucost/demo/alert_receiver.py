@@ -9,39 +9,11 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
+
 __all__ = ["AlertReceiver"]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _ReceiverServer
-    protocol_version = "HTTP/1.0"
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            alerts = json.loads(raw or b"[]")
-        except ValueError:
-            alerts = []
-        if isinstance(alerts, list):
-            self.server.receiver.record([a for a in alerts if isinstance(a, dict)])
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-class _ReceiverServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, receiver: AlertReceiver) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.receiver = receiver
 
 
 class AlertReceiver:
@@ -51,27 +23,32 @@ class AlertReceiver:
         self._lock = threading.Lock()
         # (alertname, budget or team) -> endsAt
         self._firing: dict[tuple[str, str], datetime] = {}
-        self._server: _ReceiverServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: HttpFixture | None = None
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._http is None:
             raise RuntimeError("the alert receiver is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url
 
     def start(self) -> None:
-        if self._server is None:
-            self._server = _ReceiverServer(self)
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                            name="vmalert-receiver", daemon=True)
-            self._thread.start()
+        if self._http is None:
+            # The demo runs for hours and reads only `firing()`: no request is kept.
+            self._http = HttpFixture({("POST", "*"): self._receive}, name="vmalert-receiver", keep_requests=0).start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+
+    def _receive(self, request: RecordedRequest) -> Reply:
+        try:
+            alerts = json.loads(request.body or b"[]")
+        except ValueError:
+            alerts = []
+        if isinstance(alerts, list):
+            self.record([a for a in alerts if isinstance(a, dict)])
+        return Reply(200)
 
     def record(self, alerts: list[dict[str, Any]]) -> None:
         with self._lock:

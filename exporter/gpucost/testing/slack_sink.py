@@ -29,8 +29,9 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
 
 __all__ = ["ScriptedResponse", "SlackRequest", "SlackSink", "render_slack_message"]
 
@@ -102,55 +103,6 @@ def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
     return {}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _SinkServer
-    # One request per connection: keeps shutdown quick and the recording exact.
-    protocol_version = "HTTP/1.0"
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = _parse_body(self.headers.get("Content-Type", ""), raw)
-        except (ValueError, UnicodeDecodeError):
-            body = {}
-        sink = self.server.sink
-        status, headers, payload = sink._next_response(self.path, body)
-        channel = body.get("channel")
-        sink._record(
-            SlackRequest(
-                method="POST",
-                path=self.path,
-                headers={k: v for k, v in self.headers.items()},
-                raw_body=raw,
-                body=body,
-                channel=str(channel) if channel is not None else None,
-                received_at=datetime.now(UTC),
-                status=status,
-            )
-        )
-        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        self.send_response(status)
-        is_text = isinstance(payload, str)
-        self.send_header("Content-Type", "text/plain; charset=utf-8" if is_text else "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-class _SinkServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, sink: SlackSink) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.sink = sink
-
-
 class SlackSink:
     """Records POSTs like Slack's Web API and incoming webhooks would receive them."""
 
@@ -159,31 +111,21 @@ class SlackSink:
         self._requests: list[SlackRequest] = []
         self._script: list[ScriptedResponse] = []
         self._ts = itertools.count(1)
-        self._server: _SinkServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: HttpFixture | None = None
 
     # --- lifecycle ---------------------------------------------------------------
 
     def start(self) -> SlackSink:
-        if self._server is None:
-            self._server = _SinkServer(self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="slack-sink",
-                daemon=True,
-            )
-            self._thread.start()
+        if self._http is None:
+            # Slack answers POSTs only: anything else gets the fixture's 405.  The sink keeps its own
+            # record (with the status it answered), so the fixture keeps none.
+            self._http = HttpFixture({("POST", "*"): self._answer}, name="slack-sink", keep_requests=0).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = None
-            self._thread = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     def __enter__(self) -> SlackSink:
         return self.start()
@@ -193,9 +135,9 @@ class SlackSink:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._http is None:
             raise RuntimeError("the Slack sink is not started")
-        return int(self._server.server_address[1])
+        return self._http.port
 
     @property
     def url(self) -> str:
@@ -264,7 +206,30 @@ class SlackSink:
                     )
                 self._lock.wait(remaining)
 
-    # --- used by the handler -------------------------------------------------------
+    # --- used by the server's handler threads -----------------------------------------
+
+    def _answer(self, request: RecordedRequest) -> Reply:
+        try:
+            body = _parse_body(request.header("Content-Type"), request.body)
+        except (ValueError, UnicodeDecodeError):
+            body = {}
+        status, headers, payload = self._next_response(request.target, body)
+        channel = body.get("channel")
+        self._record(
+            SlackRequest(
+                method=request.method,
+                path=request.target,
+                headers=request.headers,
+                raw_body=request.body,
+                body=body,
+                channel=str(channel) if channel is not None else None,
+                received_at=datetime.fromtimestamp(request.received_at, UTC),
+                status=status,
+            )
+        )
+        if isinstance(payload, str):
+            return Reply(status, payload.encode(), "text/plain; charset=utf-8", headers)
+        return Reply(status, json.dumps(payload).encode(), "application/json", headers)
 
     def _record(self, request: SlackRequest) -> None:
         with self._lock:
