@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gpucost.contract import tiers
 from gpucost.dashboards import BUILDERS, rendered
 from gpucost.dashboards.__main__ import main as dashboards_main
 from tests.support.servers import REPO_ROOT
@@ -22,6 +23,7 @@ UIDS = {
     "gpucost-inference",
     "gpucost-training",
     "gpucost-exporter-health",
+    "gpucost-savings",
 }
 WITHOUT_UNIT = {"row", "text"}
 # A label matcher whose value is a literal, e.g. team="research"; `team=""` (unattributed) is allowed.
@@ -44,26 +46,29 @@ def dashboard(request: pytest.FixtureRequest) -> dict[str, Any]:
     return load(request.param)
 
 
-def test_the_six_dashboards_are_generated_with_stable_uids() -> None:
+def test_the_seven_dashboards_are_generated_by_one_generator_with_stable_uids() -> None:
     assert set(BUILDERS) == UIDS
-    # Plus the scorecard's Savings dashboard, generated beside them.
-    assert {path.stem for path in DASHBOARD_DIR.glob("*.json")} == UIDS | {"gpucost-savings"}
+    assert {path.stem for path in DASHBOARD_DIR.glob("*.json")} == UIDS
     for uid in UIDS:
         assert load(uid)["uid"] == uid
 
 
-def test_the_savings_dashboard_is_importable_and_every_panel_is_described_in_dollars() -> None:
+def test_every_dashboard_has_the_same_schema_version() -> None:
+    versions = {uid: load(uid)["schemaVersion"] for uid in UIDS}
+    assert len(set(versions.values())) == 1, versions
+
+
+def test_the_savings_dashboard_shows_the_scorecard_in_dollars_and_never_adds_levers_to_combined() -> None:
     document = load("gpucost-savings")
-    assert document["uid"] == "gpucost-savings"
-    assert document["schemaVersion"] >= 36
-    variables = {v["name"]: v for v in document["templating"]["list"]}
-    assert variables["datasource"]["type"] == "datasource"
-    ids = [panel["id"] for panel in all_panels(document)]
-    assert len(ids) == len(set(ids))
+    variables = [v["name"] for v in document["templating"]["list"]]
+    assert variables == ["datasource", "cluster", "team"]
     for panel in all_panels(document):
-        assert panel["title"] and panel.get("description"), panel
         assert panel["fieldConfig"]["defaults"]["unit"] == "currencyUSD", panel["title"]
-        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            expr = target["expr"]
+            assert "gpucost_savings_potential_usd_per_month" in expr, panel["title"]
+            # Each query reads either the compounded total or the single levers, never both.
+            assert ('lever="combined"' in expr) != ('lever!="combined"' in expr), expr
 
 
 def test_committed_json_equals_the_generator_output() -> None:
@@ -190,9 +195,16 @@ def test_team_bars_on_the_overview_drill_down_to_the_team_budget() -> None:
 
 def test_budget_panels_use_the_alert_tiers_as_thresholds() -> None:
     team_budget = {p["title"]: p for p in all_panels(load("gpucost-team-budget"))}
+    tier_ratios = [tier.percent / 100 for tier in tiers.BUDGET_TIERS]
+    assert tier_ratios == [0.5, 0.8, 1.0, 1.25]
     for title in ("Budget used", "Budget used, with alert bands"):
         steps = team_budget[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
-        assert [step["value"] for step in steps] == [None, 0.5, 0.8, 1.0, 1.25], title
+        assert [step["value"] for step in steps] == [None, *tier_ratios], title
+        assert [step["color"] for step in steps] == ["green", "#EAB839", "orange", "red", "dark-red"], title
+    forecast = next(p for p in all_panels(load("gpucost-overview")) if p["title"] == "Forecast / budget")
+    assert [step["value"] for step in forecast["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [
+        None, *tier_ratios
+    ]
     bands = team_budget["Budget used, with alert bands"]["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]
     assert bands == {"mode": "line+area"}
 

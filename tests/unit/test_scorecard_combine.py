@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from gpucost.pricing.catalog import shipped_catalog
 from gpucost.scorecard.collector import SAVINGS_METRIC, ScorecardCollector, ScorecardHolder
 from gpucost.scorecard.combine import Scorecard, combine_shares, score_workload
-from gpucost.scorecard.dashboard import savings_dashboard
 from gpucost.scorecard.digest import top_lever
 from gpucost.scorecard.levers import LEVER_ORDER, WorkloadUsage
 from gpucost.scorecard.prices import candidates_for
@@ -85,13 +84,3 @@ def test_top_lever_is_the_team_lever_with_the_largest_saving() -> None:
     lever, usd, risk = result
     assert lever == "spot" and usd == pytest.approx(10 * 730 * 0.6) and "latency" in risk
     assert top_lever("nobody", _scorecard()) is None
-
-
-def test_savings_dashboard_has_uid_datasource_variable_and_usd_panels() -> None:
-    dashboard = savings_dashboard()
-    assert dashboard["uid"] == "gpucost-savings"
-    assert dashboard["templating"]["list"][0]["name"] == "datasource"
-    for panel in dashboard["panels"]:
-        assert panel["description"]
-        assert panel["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
-        assert panel["datasource"]["uid"] == "${datasource}"

@@ -24,8 +24,9 @@ from grafana_foundation_sdk.models import dashboard as dashboard_models
 from grafana_foundation_sdk.models import prometheus as prometheus_models
 from grafana_foundation_sdk.models import text as text_models
 
+from gpucost.dashboards.tables import BUDGET_BANDS, DEFAULT_RATE_WINDOW, RecordedNames
+
 __all__ = [
-    "BUDGET_TIERS",
     "CLUSTER",
     "DATASOURCE",
     "GRID_WIDTH",
@@ -47,16 +48,9 @@ DATASOURCE = dashboard_models.DataSourceRef(type_val="prometheus", uid="${dataso
 # absent and `.*` (the All value) matches the empty string; behind Thanos or Mimir the
 # external label `cluster` selects one cluster's series, recorded ones included.
 CLUSTER = 'cluster=~"$cluster"'
-# The alert GpuJobCostAnomaly and model:gpucost_run_cost_usd:median count these owners as runs.
+# The alert GpuJobCostAnomaly and the recorded median run cost (model_run_cost_median) count these
+# owners as runs.
 RUN_OWNER_KINDS = "Job|PyTorchJob|TFJob|MPIJob|XGBoostJob|RayJob"
-# The budget tiers of the GpuCostBudget{50,80,100,125}PercentUsed alerts.
-BUDGET_TIERS: tuple[tuple[float | None, str], ...] = (
-    (None, "green"),
-    (0.5, "#EAB839"),
-    (0.8, "orange"),
-    (1.0, "red"),
-    (1.25, "dark-red"),
-)
 _VARIABLE_LABELS = {"cluster": "Cluster", "team": "Team", "model": "Model", "namespace": "Namespace"}
 
 
@@ -80,7 +74,7 @@ def thresholds(steps: Sequence[tuple[float | None, str]]) -> dashboard_builders.
 
 
 def budget_thresholds() -> dashboard_builders.ThresholdsConfig:
-    return thresholds(BUDGET_TIERS)
+    return thresholds(BUDGET_BANDS)
 
 
 def prometheus_targets(queries: Sequence[Query]) -> list[cogbuilder.Builder[Any]]:
@@ -259,6 +253,8 @@ class Board:
     description: str
     variables: Sequence[str]
     single_team: bool = False
+    rate_window: str = DEFAULT_RATE_WINDOW
+    time_from: str = "now-24h"
     empty_when_healthy: dict[str, str] = field(default_factory=dict)
     _panels: list[Any] = field(default_factory=list)
     _x: int = 0
@@ -299,24 +295,26 @@ class Board:
         self._next_id += 1
         return taken
 
-    def _variable(self, name: str) -> dashboard_builders.QueryVariable:
+    @property
+    def recorded(self) -> RecordedNames:
+        """The recorded-series names under this dashboard's rate window."""
+        return RecordedNames(self.rate_window)
+
+    def _variable_query(self, name: str) -> str:
+        teams = f'{CLUSTER}, team=~"$team"' if "team" in self.variables else CLUSTER
         queries = {
             "cluster": "label_values(gpucost_exporter_build_info, cluster)",
-            "team": 'label_values(team:gpucost_cost_usd_per_hour:rate5m{cluster=~"$cluster"}, team)',
-            "model": (
-                'label_values(team_model:gpucost_cost_usd_per_hour:rate5m{cluster=~"$cluster", team=~"$team"}, model)'
-            ),
-            "namespace": (
-                'label_values(namespace_team:gpucost_cost_usd_per_hour:rate5m{cluster=~"$cluster", team=~"$team"},'
-                " namespace)"
-            ),
+            "team": f"label_values({self.recorded.select('team_cost_rate', CLUSTER)}, team)",
+            "model": f"label_values({self.recorded.select('team_model_cost_rate', teams)}, model)",
+            "namespace": f"label_values({self.recorded.select('namespace_team_cost_rate', teams)}, namespace)",
         }
-        if name == "model" and "team" not in self.variables:
-            queries["model"] = 'label_values(team_model:gpucost_cost_usd_per_hour:rate5m{cluster=~"$cluster"}, model)'
+        return queries[name]
+
+    def _variable(self, name: str) -> dashboard_builders.QueryVariable:
         variable = (
             dashboard_builders.QueryVariable(name)
             .label(_VARIABLE_LABELS[name])
-            .query(queries[name])
+            .query(self._variable_query(name))
             .datasource(DATASOURCE)
             .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC)
@@ -334,7 +332,7 @@ class Board:
             .description(self.description)
             .tags(["gpucost"])
             .editable()
-            .time("now-24h", "now")
+            .time(self.time_from, "now")
             .refresh("1m")
             .timezone("utc")
             .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)

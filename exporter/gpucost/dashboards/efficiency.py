@@ -15,11 +15,13 @@ from gpucost.dashboards.common import (
     table_panel,
     timeseries_panel,
 )
+from gpucost.dashboards.tables import DEFAULT_RATE_WINDOW
 
 __all__ = ["UID", "build"]
 
 UID = "gpucost-efficiency"
 TEAMS = f'{CLUSTER}, team=~"$team"'
+IDLE_COMPONENT = 'component="idle"'
 IDLE_SINCE = f'max by (namespace, pod, team) (ALERTS_FOR_STATE{{{TEAMS}, alertname="GpuIdleWaste"}})'
 
 
@@ -52,13 +54,15 @@ def _utilization_heatmap() -> heatmap.Panel:
     )
 
 
-def build() -> Board:
+def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
     board = Board(
         uid=UID,
         title="GPU cost: efficiency and waste",
         description="How busy the GPUs are, what idle and unallocated GPUs cost, and how GPUs are shared.",
         variables=("cluster", "team"),
+        rate_window=rate_window,
     )
+    rec = board.recorded
     board.row("Utilization")
     board.add(_utilization_heatmap(), w=24, h=9)
     board.row("Idle cost")
@@ -66,9 +70,9 @@ def build() -> Board:
         timeseries_panel(
             "Idle cost by team (USD/h)",
             "Cost per hour of GPUs the team's pods hold while they are not busy "
-            "(team_component:gpucost_cost_usd_per_hour:rate5m{component=\"idle\"}), stacked.",
+            f"({rec.select('team_component_cost_rate', IDLE_COMPONENT)}), stacked.",
             "currencyUSD",
-            [Query(f'sum by (team) (team_component:gpucost_cost_usd_per_hour:rate5m{{{TEAMS}, component="idle"}})',
+            [Query(f"sum by (team) ({rec.select('team_component_cost_rate', f'{TEAMS}, {IDLE_COMPONENT}')})",
                    "{{team}}")],
             stacked=True,
         ),
@@ -77,10 +81,10 @@ def build() -> Board:
     board.add(
         bar_gauge_panel(
             "GPU efficiency by team and model",
-            "Active / (active + idle) cost per team and model (team_model:gpucost_gpu_efficiency:ratio): the share "
+            f"Active / (active + idle) cost per team and model ({rec('team_model_efficiency')}): the share "
             "of the money spent while the GPUs were busy. Red below 30 %, green above 60 %.",
             "percentunit",
-            [Query(f"sort(team_model:gpucost_gpu_efficiency:ratio{{{TEAMS}}})", "{{team}} / {{model}}", instant=True)],
+            [Query(f"sort({rec.select('team_model_efficiency', TEAMS)})", "{{team}} / {{model}}", instant=True)],
             steps=((None, "red"), (0.3, "orange"), (0.6, "green")),
             max_value=1,
         ),
@@ -90,14 +94,14 @@ def build() -> Board:
         table_panel(
             "GPUs idle for 2h or more",
             "Pods whose GPUs have been below 5 % utilization for at least 2 hours (the GpuIdleWaste alert: "
-            "pod:gpucost_gpu_utilization:avg5m < 0.05). Hours = now minus the time the alert became active "
-            "(ALERTS_FOR_STATE); USD = the pod's current USD/h (pod:gpucost_cost_usd_per_hour:rate5m) times "
+            f"{rec('pod_utilization')} < 0.05). Hours = now minus the time the alert became active "
+            f"(ALERTS_FOR_STATE); USD = the pod's current USD/h ({rec('pod_cost_rate')}) times "
             "those hours.",
             "currencyUSD",
             [
                 Query(f"(time() - {IDLE_SINCE}) / 3600 >= 2", instant=True, table=True),
                 Query(
-                    f"sum by (namespace, pod, team) (pod:gpucost_cost_usd_per_hour:rate5m{{{TEAMS}}})"
+                    f"sum by (namespace, pod, team) ({rec.select('pod_cost_rate', TEAMS)})"
                     f" * on (namespace, pod, team) ((time() - {IDLE_SINCE}) / 3600 >= 2)",
                     instant=True, table=True,
                 ),
@@ -110,11 +114,11 @@ def build() -> Board:
     )
     board.add(
         table_panel(
-            "Pod GPU utilization (5m average)",
-            "For each pod holding GPUs, the highest 5-minute average utilization of its GPUs "
-            "(pod:gpucost_gpu_utilization:avg5m), lowest first: the candidates for the idle list.",
+            f"Pod GPU utilization ({rate_window} average)",
+            f"For each pod holding GPUs, the highest {rec.adjective} average utilization of its GPUs "
+            f"({rec('pod_utilization')}), lowest first: the candidates for the idle list.",
             "percentunit",
-            [Query(f"sort(pod:gpucost_gpu_utilization:avg5m{{{TEAMS}}})", instant=True, table=True)],
+            [Query(f"sort({rec.select('pod_utilization', TEAMS)})", instant=True, table=True)],
             renames={"Value": "utilization"},
             column_steps={"utilization": ((None, "red"), (0.05, "orange"), (0.3, "green"))},
         ),
@@ -124,11 +128,10 @@ def build() -> Board:
     board.add(
         timeseries_panel(
             "Unallocated cost by node pool (USD/h)",
-            "Cost per hour of GPUs no pod holds, by node pool (node_pool:gpucost_unallocated_cost_usd_per_hour:rate5m; "
+            f"Cost per hour of GPUs no pod holds, by node pool ({rec('node_pool_unallocated_rate')}; "
             "node_pool is a scrape target label). Not filtered by team: nobody owns these GPUs.",
             "currencyUSD",
-            [Query(f"sum by (node_pool) (node_pool:gpucost_unallocated_cost_usd_per_hour:rate5m{{{CLUSTER}}})",
-                   "{{node_pool}}")],
+            [Query(f"sum by (node_pool) ({rec.select('node_pool_unallocated_rate', CLUSTER)})", "{{node_pool}}")],
             stacked=True,
         ),
         w=12, h=8,
@@ -136,9 +139,9 @@ def build() -> Board:
     board.add(
         bar_gauge_panel(
             "Idle + unallocated share by node pool",
-            "(idle + unallocated cost) / total GPU cost of each node pool (node_pool:gpucost_idle_cost_share:ratio).",
+            f"(idle + unallocated cost) / total GPU cost of each node pool ({rec('node_pool_idle_share')}).",
             "percentunit",
-            [Query(f"node_pool:gpucost_idle_cost_share:ratio{{{CLUSTER}}}", "{{node_pool}}", instant=True)],
+            [Query(rec.select("node_pool_idle_share", CLUSTER), "{{node_pool}}", instant=True)],
             steps=((None, "green"), (0.2, "orange"), (0.5, "red")),
             max_value=1,
         ),
@@ -148,10 +151,9 @@ def build() -> Board:
         table_panel(
             "Unallocated cost by node and GPU model",
             "Cost per hour of unallocated GPUs per node and GPU model "
-            "(node_gpu_model:gpucost_unallocated_cost_usd_per_hour:rate5m), highest first.",
+            f"({rec('node_gpu_model_unallocated_rate')}), highest first.",
             "currencyUSD",
-            [Query(f"sort_desc(node_gpu_model:gpucost_unallocated_cost_usd_per_hour:rate5m{{{CLUSTER}}})",
-                   instant=True, table=True)],
+            [Query(f"sort_desc({rec.select('node_gpu_model_unallocated_rate', CLUSTER)})", instant=True, table=True)],
             renames={"Value": "USD/h"},
         ),
         w=12, h=4,

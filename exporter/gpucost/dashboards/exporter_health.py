@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gpucost.dashboards.common import CLUSTER, Board, Query, stat_panel, table_panel, timeseries_panel
+from gpucost.dashboards.tables import DEFAULT_RATE_WINDOW
 
 __all__ = ["UID", "build"]
 
@@ -11,13 +12,14 @@ JOBS = f'{CLUSTER}, job=~".*gpucost.*"'
 DAY = 86400
 
 
-def build() -> Board:
+def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
     board = Board(
         uid=UID,
         title="GPU cost: exporter health",
         description="Whether every node's exporter is scraped, its collectors succeed, every GPU is priced and "
         "mapped, and the budgets sidecar syncs.",
         variables=("cluster",),
+        rate_window=rate_window,
     )
     board.row("Exporters")
     board.add(

@@ -7,6 +7,7 @@ instrumented with GpuCostMiddleware (docs/instrumentation.md); without one they 
 from __future__ import annotations
 
 from gpucost.dashboards.common import CLUSTER, Board, Query, table_panel, timeseries_panel
+from gpucost.dashboards.tables import DEFAULT_RATE_WINDOW, RecordedNames
 
 __all__ = ["UID", "build"]
 
@@ -15,31 +16,33 @@ MODELS = f'{CLUSTER}, model=~"$model"'
 NO_INSTRUMENTATION = "no inference app is instrumented with GpuCostMiddleware"
 
 
-def _per_business_unit(counter: str, scale: str) -> str:
+def _per_business_unit(rec: RecordedNames, counter: str, scale: str) -> str:
     """Inference cost per hour / counter per hour, by business unit (no recorded series at this level)."""
     return (
-        f"sum by (business_unit) (model_business_unit:gpucost_inference_cost_usd_per_hour:rate5m{{{MODELS}}})"
+        f"sum by (business_unit) ({rec.select('inference_model_cost_rate', MODELS)})"
         f" / (sum by (business_unit) (rate({counter}{{{MODELS}}}[$__rate_interval])) * 3600 > 0) * {scale}"
     )
 
 
-def build() -> Board:
+def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
     board = Board(
         uid=UID,
         title="GPU cost: inference unit economics",
         description="Cost per 1K requests and per 1M tokens by model and business unit, duplicate requests, "
         "daily cost per business unit. Needs GpuCostMiddleware in the serving app.",
         variables=("cluster", "model"),
+        rate_window=rate_window,
     )
+    # The inference rules keep their own 5m window whatever `rate_window` is; the table knows.
+    rec = board.recorded
     board.row("Unit cost by model")
     board.add(
         timeseries_panel(
             "Cost per 1K requests by model",
             "GPU cost of the serving pods split by the requests' GPU-time share, divided by requests served, x 1000 "
-            "(model:gpucost_inference_cost_usd_per_1k_requests:rate5m).",
+            f"({rec('inference_cost_per_1k_requests')}).",
             "currencyUSD",
-            [Query(f"model:gpucost_inference_cost_usd_per_1k_requests:rate5m{{{MODELS}}}",
-                   "{{model}} {{model_version}}")],
+            [Query(rec.select("inference_cost_per_1k_requests", MODELS), "{{model}} {{model_version}}")],
         ),
         w=12, h=8, empty_when_healthy=NO_INSTRUMENTATION,
     )
@@ -47,10 +50,9 @@ def build() -> Board:
         timeseries_panel(
             "Cost per 1M tokens by model",
             "GPU cost split to the model divided by prompt + completion tokens reported, x 1,000,000 "
-            "(model:gpucost_inference_cost_usd_per_1m_tokens:rate5m).",
+            f"({rec('inference_cost_per_1m_tokens')}).",
             "currencyUSD",
-            [Query(f"model:gpucost_inference_cost_usd_per_1m_tokens:rate5m{{{MODELS}}}",
-                   "{{model}} {{model_version}}")],
+            [Query(rec.select("inference_cost_per_1m_tokens", MODELS), "{{model}} {{model_version}}")],
         ),
         w=12, h=8, empty_when_healthy=NO_INSTRUMENTATION,
     )
@@ -58,10 +60,10 @@ def build() -> Board:
     board.add(
         timeseries_panel(
             "Cost per 1K requests by business unit",
-            "Inference cost per hour of each business unit (model_business_unit:gpucost_inference_cost_usd_per_hour"
-            ":rate5m) divided by its requests per hour (rate of gpucost_inference_requests_total), x 1000.",
+            f"Inference cost per hour of each business unit ({rec('inference_model_cost_rate')}) "
+            "divided by its requests per hour (rate of gpucost_inference_requests_total), x 1000.",
             "currencyUSD",
-            [Query(_per_business_unit("gpucost_inference_requests_total", "1000"), "{{business_unit}}")],
+            [Query(_per_business_unit(rec, "gpucost_inference_requests_total", "1000"), "{{business_unit}}")],
         ),
         w=8, h=8, empty_when_healthy=NO_INSTRUMENTATION,
     )
@@ -71,7 +73,7 @@ def build() -> Board:
             "Inference cost per hour of each business unit divided by its tokens per hour "
             "(rate of gpucost_inference_tokens_total), x 1,000,000.",
             "currencyUSD",
-            [Query(_per_business_unit("gpucost_inference_tokens_total", "1e6"), "{{business_unit}}")],
+            [Query(_per_business_unit(rec, "gpucost_inference_tokens_total", "1e6"), "{{business_unit}}")],
         ),
         w=8, h=8, empty_when_healthy=NO_INSTRUMENTATION,
     )
@@ -79,10 +81,9 @@ def build() -> Board:
         timeseries_panel(
             "Inference cost by business unit (USD/h)",
             "GPU cost per hour of the serving pods split by business unit, active and idle together "
-            "(model_business_unit:gpucost_inference_cost_usd_per_hour:rate5m); \"none\" is time no request used.",
+            f"({rec('inference_model_cost_rate')}); \"none\" is time no request used.",
             "currencyUSD",
-            [Query("sum by (business_unit) (model_business_unit:gpucost_inference_cost_usd_per_hour:rate5m"
-                   f"{{{MODELS}}})", "{{business_unit}}")],
+            [Query(f"sum by (business_unit) ({rec.select('inference_model_cost_rate', MODELS)})", "{{business_unit}}")],
             stacked=True,
         ),
         w=8, h=8, empty_when_healthy=NO_INSTRUMENTATION,
@@ -108,14 +109,14 @@ def build() -> Board:
         table_panel(
             "Cost per business unit per day",
             "One row per day and business unit: GPU cost of the serving pods over the day, each 5-minute window "
-            "split by the business units' GPU-time shares in it (model_business_unit:gpucost_inference_cost_usd:"
-            "increase1d sampled once a day; windows without requests are business_unit=\"none\"). Active and "
+            f"split by the business units' GPU-time shares in it ({rec('inference_daily_cost')} "
+            "sampled once a day; windows without requests are business_unit=\"none\"). Active and "
             "idle cost together.",
             "currencyUSD",
             [
                 Query(
-                    "sum by (business_unit) (model_business_unit:gpucost_inference_cost_usd:increase1d"
-                    f"{{{MODELS}}})",
+                    f"sum by (business_unit) ({rec.select('inference_daily_cost', MODELS)})",
+
                     table=True,
                     interval="1d",
                 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gpucost.dashboards.common import (
-    BUDGET_TIERS,
     CLUSTER,
     Board,
     Query,
@@ -12,34 +11,40 @@ from gpucost.dashboards.common import (
     table_panel,
     timeseries_panel,
 )
+from gpucost.dashboards.tables import BUDGET_BANDS, DEFAULT_RATE_WINDOW, budget_tier_percents
 
 __all__ = ["UID", "build"]
 
 UID = "gpucost-overview"
 TEAMS = f'{CLUSTER}, team=~"$team"'
+MODELS = f'{TEAMS}, model=~"$model"'
+NAMESPACES = f'{TEAMS}, namespace=~"$namespace"'
+UNATTRIBUTED = f'{CLUSTER}, team=""'
 TEAM_LINK = (
     "Team budget of ${__field.labels.team}",
     "/d/gpucost-team-budget?${__url_time_range}&var-datasource=${datasource}&var-team=${__field.labels.team}",
 )
 
 
-def build() -> Board:
+def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
     board = Board(
         uid=UID,
         title="GPU cost overview",
         description="What the GPUs cost now and this month, against which budget, by team and model, "
         "and what is wasted.",
         variables=("cluster", "team", "model", "namespace"),
+        rate_window=rate_window,
     )
+    rec = board.recorded
     board.row("Spend and budget")
     board.add(
         stat_panel(
             "GPU cost now (USD/h)",
             "Cost of all GPUs of the cluster per hour, allocated or not: the sum of "
-            "cluster:gpucost_cost_usd_per_hour:rate5m (5-minute rate of the per-GPU cost counters x 3600). "
+            f"{rec('cluster_cost_rate')} ({rec.adjective} rate of the per-GPU cost counters x 3600). "
             "Not filtered by team.",
             "currencyUSD",
-            [Query(f"sum(cluster:gpucost_cost_usd_per_hour:rate5m{{{CLUSTER}}})", instant=True)],
+            [Query(f"sum({rec.select('cluster_cost_rate', CLUSTER)})", instant=True)],
         ),
         w=4, h=4,
     )
@@ -47,9 +52,9 @@ def build() -> Board:
         stat_panel(
             "Month-to-date spend",
             "GPU spend attributed to the selected teams since 00:00 UTC on the 1st: the sum of "
-            "team:gpucost_spend_usd:month_to_date (hourly tiles of the month plus the current hour).",
+            f"{rec('team_spend_month_to_date')} (hourly tiles of the month plus the current hour).",
             "currencyUSD",
-            [Query(f"sum(team:gpucost_spend_usd:month_to_date{{{TEAMS}}})", instant=True)],
+            [Query(f"sum({rec.select('team_spend_month_to_date', TEAMS)})", instant=True)],
         ),
         w=4, h=4,
     )
@@ -57,9 +62,9 @@ def build() -> Board:
         stat_panel(
             "Forecast at month end",
             "Month-to-date spend of the selected teams plus their current USD/h times the hours left in the month: "
-            "the sum of team:gpucost_spend_usd:forecast_month_end.",
+            f"the sum of {rec('team_forecast_month_end')}.",
             "currencyUSD",
-            [Query(f"sum(team:gpucost_spend_usd:forecast_month_end{{{TEAMS}}})", instant=True)],
+            [Query(f"sum({rec.select('team_forecast_month_end', TEAMS)})", instant=True)],
         ),
         w=4, h=4,
     )
@@ -77,30 +82,30 @@ def build() -> Board:
         stat_panel(
             "Forecast / budget",
             "Forecast month-end spend in the scope of each budget divided by the budgets, summed over the budgets "
-            "of the selected teams (budget:gpucost_spend_usd:forecast_month_end / gpucost_budget_usd). "
-            "Colours follow the budget alert tiers 50/80/100/125 %.",
+            f"of the selected teams ({rec('budget_forecast_month_end')} / gpucost_budget_usd). "
+            f"Colours follow the budget alert tiers {budget_tier_percents()} %.",
             "percentunit",
             [
                 Query(
-                    f"sum(budget:gpucost_spend_usd:forecast_month_end{{{TEAMS}}})"
+                    f"sum({rec.select('budget_forecast_month_end', TEAMS)})"
                     f" / sum(max by (budget) (gpucost_budget_usd{{{TEAMS}}}) > 0)",
                     instant=True,
                 )
             ],
-            steps=BUDGET_TIERS,
+            steps=BUDGET_BANDS,
         ),
         w=4, h=4,
     )
     board.add(
         stat_panel(
             "Unattributed spend, month to date",
-            "Month-to-date spend of pods without a team label (team=\"\" in team:gpucost_spend_usd:month_to_date); "
+            f"Month-to-date spend of pods without a team label (team=\"\" in {rec('team_spend_month_to_date')}); "
             "0 when every GPU pod has a team. The alert GpuCostUnattributedSpend fires above 10 % of the cost.",
             "currencyUSD",
             [
                 Query(
-                    f'sum(team:gpucost_spend_usd:month_to_date{{{CLUSTER}, team=""}})'
-                    f" or 0 * sum(cluster:gpucost_cost_usd_per_hour:rate5m{{{CLUSTER}}})",
+                    f"sum({rec.select('team_spend_month_to_date', UNATTRIBUTED)})"
+                    f" or 0 * sum({rec.select('cluster_cost_rate', CLUSTER)})",
                     instant=True,
                 )
             ],
@@ -112,10 +117,10 @@ def build() -> Board:
     board.add(
         timeseries_panel(
             "Cost by team (USD/h)",
-            "Attributed GPU cost per hour of each team, stacked: team:gpucost_cost_usd_per_hour:rate5m "
+            f"Attributed GPU cost per hour of each team, stacked: {rec('team_cost_rate')} "
             "(active + idle cost of the pods the team's GPUs ran). An empty team is unattributed spend.",
             "currencyUSD",
-            [Query(f"sum by (team) (team:gpucost_cost_usd_per_hour:rate5m{{{TEAMS}}})", "{{team}}")],
+            [Query(f"sum by (team) ({rec.select('team_cost_rate', TEAMS)})", "{{team}}")],
             stacked=True,
         ),
         w=14, h=8,
@@ -123,10 +128,10 @@ def build() -> Board:
     board.add(
         bar_gauge_panel(
             "Month-to-date by team",
-            "Month-to-date spend of each team (team:gpucost_spend_usd:month_to_date), largest first. "
+            f"Month-to-date spend of each team ({rec('team_spend_month_to_date')}), largest first. "
             "Click a bar for the team's budget dashboard.",
             "currencyUSD",
-            [Query(f"sort_desc(sum by (team) (team:gpucost_spend_usd:month_to_date{{{TEAMS}}}))", "{{team}}",
+            [Query(f"sort_desc(sum by (team) ({rec.select('team_spend_month_to_date', TEAMS)}))", "{{team}}",
                    instant=True)],
             links=(TEAM_LINK,),
         ),
@@ -136,10 +141,9 @@ def build() -> Board:
         timeseries_panel(
             "Cost by model (USD/h)",
             "Attributed GPU cost per hour of each model of the selected teams, stacked: "
-            "team_model:gpucost_cost_usd_per_hour:rate5m summed by model.",
+            f"{rec('team_model_cost_rate')} summed by model.",
             "currencyUSD",
-            [Query(f'sum by (model) (team_model:gpucost_cost_usd_per_hour:rate5m{{{TEAMS}, model=~"$model"}})',
-                   "{{model}}")],
+            [Query(f"sum by (model) ({rec.select('team_model_cost_rate', MODELS)})", "{{model}}")],
             stacked=True,
         ),
         w=14, h=8,
@@ -147,11 +151,11 @@ def build() -> Board:
     board.add(
         bar_gauge_panel(
             "Month-to-date by model",
-            "Month-to-date spend of each model of the selected teams (team_model:gpucost_spend_usd:month_to_date "
+            f"Month-to-date spend of each model of the selected teams ({rec('team_model_spend_month_to_date')} "
             "summed by model), largest first.",
             "currencyUSD",
-            [Query("sort_desc(sum by (model) (team_model:gpucost_spend_usd:month_to_date"
-                   f'{{{TEAMS}, model=~"$model"}}))', "{{model}}", instant=True)],
+            [Query(f"sort_desc(sum by (model) ({rec.select('team_model_spend_month_to_date', MODELS)}))",
+                   "{{model}}", instant=True)],
         ),
         w=10, h=8,
     )
@@ -160,14 +164,13 @@ def build() -> Board:
         timeseries_panel(
             "Active vs idle vs unallocated (USD/h)",
             "Where the cluster's GPU money goes, stacked: active = busy share of allocated GPUs, idle = allocated "
-            "but not busy (team_component:gpucost_cost_usd_per_hour:rate5m by component), unallocated = GPUs no "
-            "pod holds (node:gpucost_unallocated_cost_usd_per_hour:rate5m). The three add up to the cluster cost. "
+            f"but not busy ({rec('team_component_cost_rate')} by component), unallocated = GPUs no "
+            f"pod holds ({rec('node_unallocated_rate')}). The three add up to the cluster cost. "
             "Not filtered by team.",
             "currencyUSD",
             [
-                Query(f"sum by (component) (team_component:gpucost_cost_usd_per_hour:rate5m{{{CLUSTER}}})",
-                      "{{component}}"),
-                Query(f"sum(node:gpucost_unallocated_cost_usd_per_hour:rate5m{{{CLUSTER}}})", "unallocated"),
+                Query(f"sum by (component) ({rec.select('team_component_cost_rate', CLUSTER)})", "{{component}}"),
+                Query(f"sum({rec.select('node_unallocated_rate', CLUSTER)})", "unallocated"),
             ],
             stacked=True,
         ),
@@ -176,13 +179,13 @@ def build() -> Board:
     board.add(
         table_panel(
             "Top 10 pods by cost (USD/h)",
-            "The ten pods with the highest GPU cost per hour now (pod:gpucost_cost_usd_per_hour:rate5m, "
+            f"The ten pods with the highest GPU cost per hour now ({rec('pod_cost_rate')}, "
             "from the per-container counters), in the selected teams and namespaces.",
             "currencyUSD",
             [
                 Query(
-                    "topk(10, sum by (namespace, pod, team, model) (pod:gpucost_cost_usd_per_hour:rate5m"
-                    f'{{{TEAMS}, namespace=~"$namespace"}}))',
+                    f"topk(10, sum by (namespace, pod, team, model) ({rec.select('pod_cost_rate', NAMESPACES)}))",
+
                     instant=True, table=True,
                 )
             ],

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from gpucost.contract.tiers import BUDGET_ALERT
 from gpucost.dashboards.common import (
-    BUDGET_TIERS,
     CLUSTER,
     Board,
     Query,
@@ -12,28 +12,39 @@ from gpucost.dashboards.common import (
     table_panel,
     timeseries_panel,
 )
+from gpucost.dashboards.tables import (
+    BUDGET_BANDS,
+    BUDGET_GAUGE_MAX,
+    DEFAULT_RATE_WINDOW,
+    budget_band_words,
+    budget_tier_percents,
+)
 
 __all__ = ["UID", "build"]
 
 UID = "gpucost-team-budget"
 TEAM = f'{CLUSTER}, team="$team"'
+MODELS = f'{TEAM}, model=~"$model"'
+NAMESPACES = f'{TEAM}, namespace=~"$namespace"'
 
 
-def build() -> Board:
+def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
     board = Board(
         uid=UID,
         title="GPU cost: team budget",
         description="One team's month-to-date GPU spend against its budgets, its forecast, models and namespaces.",
         variables=("cluster", "team", "model", "namespace"),
         single_team=True,
+        rate_window=rate_window,
     )
+    rec = board.recorded
     board.row("Month against budget")
     board.add(
         stat_panel(
             "Month-to-date spend",
-            "The team's GPU spend since 00:00 UTC on the 1st (team:gpucost_spend_usd:month_to_date).",
+            f"The team's GPU spend since 00:00 UTC on the 1st ({rec('team_spend_month_to_date')}).",
             "currencyUSD",
-            [Query(f"sum(team:gpucost_spend_usd:month_to_date{{{TEAM}}})", instant=True)],
+            [Query(f"sum({rec.select('team_spend_month_to_date', TEAM)})", instant=True)],
         ),
         w=5, h=4,
     )
@@ -50,12 +61,12 @@ def build() -> Board:
         stat_panel(
             "Forecast at month end",
             "Month-to-date spend plus the current USD/h times the hours left in the month "
-            "(team:gpucost_spend_usd:forecast_month_end); below it, the same with the 7-day average burn "
-            "(team:gpucost_spend_usd:forecast_month_end_7d).",
+            f"({rec('team_forecast_month_end')}); below it, the same with the 7-day average burn "
+            f"({rec('team_forecast_month_end_7d')}).",
             "currencyUSD",
             [
-                Query(f"sum(team:gpucost_spend_usd:forecast_month_end{{{TEAM}}})", "current rate", instant=True),
-                Query(f"sum(team:gpucost_spend_usd:forecast_month_end_7d{{{TEAM}}})", "7-day average", instant=True),
+                Query(f"sum({rec.select('team_forecast_month_end', TEAM)})", "current rate", instant=True),
+                Query(f"sum({rec.select('team_forecast_month_end_7d', TEAM)})", "7-day average", instant=True),
             ],
         ),
         w=6, h=4,
@@ -63,25 +74,25 @@ def build() -> Board:
     board.add(
         bar_gauge_panel(
             "Budget used",
-            "Month-to-date spend in each budget's scope divided by the budget (budget:gpucost_budget_used:ratio). "
-            "The colours are the alert tiers: 50 % yellow, 80 % orange, 100 % red, 125 % dark red.",
+            f"Month-to-date spend in each budget's scope divided by the budget ({rec('budget_used_ratio')}). "
+            f"The colours are the alert tiers: {budget_band_words()}.",
             "percentunit",
-            [Query(f"budget:gpucost_budget_used:ratio{{{TEAM}}}", "{{budget}}", instant=True)],
-            steps=BUDGET_TIERS,
-            max_value=1.25,
+            [Query(rec.select("budget_used_ratio", TEAM), "{{budget}}", instant=True)],
+            steps=BUDGET_BANDS,
+            max_value=BUDGET_GAUGE_MAX,
         ),
         w=8, h=4,
     )
     board.add(
         timeseries_panel(
             "Spend, forecast and budget",
-            "Per budget of the team: month-to-date spend in its scope (budget:gpucost_spend_usd:month_to_date), "
-            "the forecast for month end (budget:gpucost_spend_usd:forecast_month_end) and the budget "
+            f"Per budget of the team: month-to-date spend in its scope ({rec('budget_spend_month_to_date')}), "
+            f"the forecast for month end ({rec('budget_forecast_month_end')}) and the budget "
             "(gpucost_budget_usd).",
             "currencyUSD",
             [
-                Query(f"budget:gpucost_spend_usd:month_to_date{{{TEAM}}}", "{{budget}} spent"),
-                Query(f"budget:gpucost_spend_usd:forecast_month_end{{{TEAM}}}", "{{budget}} forecast"),
+                Query(rec.select("budget_spend_month_to_date", TEAM), "{{budget}} spent"),
+                Query(rec.select("budget_forecast_month_end", TEAM), "{{budget}} forecast"),
                 Query(f"max by (budget) (gpucost_budget_usd{{{TEAM}}})", "{{budget}} budget"),
             ],
         ),
@@ -90,11 +101,11 @@ def build() -> Board:
     board.add(
         timeseries_panel(
             "Budget used, with alert bands",
-            "budget:gpucost_budget_used:ratio over time against the bands of the GpuCostBudget50/80/100/125"
-            "PercentUsed alerts; a line entering a band means that tier's alert fires after 1 minute.",
+            f"{rec('budget_used_ratio')} over time against the bands of the {BUDGET_ALERT} alert at "
+            f"{budget_tier_percents()} %; a line entering a band means that tier's alert fires after 1 minute.",
             "percentunit",
-            [Query(f"budget:gpucost_budget_used:ratio{{{TEAM}}}", "{{budget}}")],
-            steps=BUDGET_TIERS,
+            [Query(rec.select("budget_used_ratio", TEAM), "{{budget}}")],
+            steps=BUDGET_BANDS,
             bands=True,
         ),
         w=12, h=9,
@@ -103,10 +114,9 @@ def build() -> Board:
     board.add(
         timeseries_panel(
             "Cost by model (USD/h)",
-            "The team's attributed GPU cost per hour by model, stacked (team_model:gpucost_cost_usd_per_hour:rate5m).",
+            f"The team's attributed GPU cost per hour by model, stacked ({rec('team_model_cost_rate')}).",
             "currencyUSD",
-            [Query(f'sum by (model) (team_model:gpucost_cost_usd_per_hour:rate5m{{{TEAM}, model=~"$model"}})',
-                   "{{model}}")],
+            [Query(f"sum by (model) ({rec.select('team_model_cost_rate', MODELS)})", "{{model}}")],
             stacked=True,
         ),
         w=8, h=8,
@@ -114,10 +124,10 @@ def build() -> Board:
     board.add(
         bar_gauge_panel(
             "Month-to-date by model",
-            "The team's month-to-date spend by model (team_model:gpucost_spend_usd:month_to_date).",
+            f"The team's month-to-date spend by model ({rec('team_model_spend_month_to_date')}).",
             "currencyUSD",
-            [Query("sort_desc(sum by (model) (team_model:gpucost_spend_usd:month_to_date"
-                   f'{{{TEAM}, model=~"$model"}}))', "{{model}}", instant=True)],
+            [Query(f"sort_desc(sum by (model) ({rec.select('team_model_spend_month_to_date', MODELS)}))",
+                   "{{model}}", instant=True)],
         ),
         w=4, h=8,
     )
@@ -125,10 +135,9 @@ def build() -> Board:
         timeseries_panel(
             "Cost by namespace (USD/h)",
             "The team's attributed GPU cost per hour by namespace, stacked "
-            "(namespace_team:gpucost_cost_usd_per_hour:rate5m).",
+            f"({rec('namespace_team_cost_rate')}).",
             "currencyUSD",
-            [Query("sum by (namespace) (namespace_team:gpucost_cost_usd_per_hour:rate5m"
-                   f'{{{TEAM}, namespace=~"$namespace"}})', "{{namespace}}")],
+            [Query(f"sum by (namespace) ({rec.select('namespace_team_cost_rate', NAMESPACES)})", "{{namespace}}")],
             stacked=True,
         ),
         w=8, h=8,
@@ -136,10 +145,10 @@ def build() -> Board:
     board.add(
         bar_gauge_panel(
             "Month-to-date by namespace",
-            "The team's month-to-date spend by namespace (namespace_team:gpucost_spend_usd:month_to_date).",
+            f"The team's month-to-date spend by namespace ({rec('namespace_team_spend_month_to_date')}).",
             "currencyUSD",
-            [Query("sort_desc(sum by (namespace) (namespace_team:gpucost_spend_usd:month_to_date"
-                   f'{{{TEAM}, namespace=~"$namespace"}}))', "{{namespace}}", instant=True)],
+            [Query(f"sort_desc(sum by (namespace) ({rec.select('namespace_team_spend_month_to_date', NAMESPACES)}))",
+                   "{{namespace}}", instant=True)],
         ),
         w=4, h=8,
     )
@@ -147,10 +156,11 @@ def build() -> Board:
         bar_gauge_panel(
             "GPU efficiency by model",
             "Active cost / (active + idle) cost of the team's pods per model "
-            "(team_model:gpucost_gpu_efficiency:ratio): the share of the money spent while the GPUs were busy. "
+            f"({rec('team_model_efficiency')}): the share of the money spent while the GPUs were busy. "
             "Red below 30 %, green above 60 %.",
             "percentunit",
-            [Query(f'team_model:gpucost_gpu_efficiency:ratio{{{TEAM}, model=~"$model"}}', "{{model}}", instant=True)],
+            [Query(rec.select("team_model_efficiency", MODELS), "{{model}}", instant=True)],
+
             steps=((None, "red"), (0.3, "orange"), (0.6, "green")),
             max_value=1,
         ),

@@ -12,6 +12,7 @@ from gpucost.dashboards.common import (
     text_panel,
     timeseries_panel,
 )
+from gpucost.dashboards.tables import DEFAULT_RATE_WINDOW
 
 __all__ = ["UID", "build"]
 
@@ -36,14 +37,18 @@ def _per_run_gpu_seconds(inner_by: str, outer: str) -> str:
     )
 
 
-def build() -> Board:
+def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
     board = Board(
         uid=UID,
         title="GPU cost: training runs",
         description="Cost, duration and GPU-hours of each training run (Job, PyTorchJob, ...), outliers and "
         "abandoned runs.",
         variables=("cluster", "team", "namespace"),
+        rate_window=rate_window,
     )
+    rec = board.recorded
+    run_cost = rec.select("owner_run_cost", RUNS)
+    median_run_cost = rec.select("model_run_cost_median", CLUSTER)
     board.annotate(
         "Run cost over 10x its model's median",
         f'ALERTS{{{CLUSTER}, alertname="GpuJobCostAnomaly", alertstate="firing"}}',
@@ -53,14 +58,14 @@ def build() -> Board:
     board.add(
         table_panel(
             "Runs: cost, duration, GPU-hours",
-            "One row per run (pods grouped by owner). Cost = owner:gpucost_run_cost_usd:sum (sum over the run's "
+            f"One row per run (pods grouped by owner). Cost = {rec('owner_run_cost')} (sum over the run's "
             "pods of their cost in the last 1d). GPU-hours = device-seconds the pods held (max of "
             "gpucost_container_gpu_seconds_total over 1d) / 3600. Duration = the longest any one GPU was held. "
-            "x median = cost / median run cost of the same model (model:gpucost_run_cost_usd:median); red at 10x, "
+            f"x median = cost / median run cost of the same model ({rec('model_run_cost_median')}); red at 10x, "
             "the GpuJobCostAnomaly threshold.",
             "currencyUSD",
             [
-                Query(f"sum by ({RUN_LABELS}) (owner:gpucost_run_cost_usd:sum{{{RUNS}}})", instant=True, table=True),
+                Query(f"sum by ({RUN_LABELS}) ({run_cost})", instant=True, table=True),
                 Query(
                     _per_run_gpu_seconds("sum by (namespace, pod, team, model)", "sum"),
                     instant=True, table=True,
@@ -70,8 +75,8 @@ def build() -> Board:
                     instant=True, table=True,
                 ),
                 Query(
-                    f"sum by ({RUN_LABELS}) (owner:gpucost_run_cost_usd:sum{{{RUNS}}})"
-                    f" / on (model) group_left () (model:gpucost_run_cost_usd:median{{{CLUSTER}}} > 0)",
+                    f"sum by ({RUN_LABELS}) ({run_cost})"
+                    f" / on (model) group_left () ({median_run_cost} > 0)",
                     instant=True, table=True,
                 ),
             ],
@@ -84,41 +89,43 @@ def build() -> Board:
     board.add(
         timeseries_panel(
             "Run cost over time",
-            "Cost so far of each run (owner:gpucost_run_cost_usd:sum); a line that keeps climbing is a run still "
+            f"Cost so far of each run ({rec('owner_run_cost')}); a line that keeps climbing is a run still "
             "holding GPUs. Red markers: GpuJobCostAnomaly fired (run over 10x its model's median).",
             "currencyUSD",
-            [Query(f"owner:gpucost_run_cost_usd:sum{{{RUNS}}}", "{{namespace}}/{{owner_name}}")],
+            [Query(run_cost, "{{namespace}}/{{owner_name}}")],
         ),
         w=14, h=8,
     )
     board.add(
         bar_gauge_panel(
             "Median run cost by model",
-            "Median cost of the runs of each model over the last 1d (model:gpucost_run_cost_usd:median): the "
-            "baseline of the 10x anomaly alert, which needs at least 3 runs (model:gpucost_runs:count).",
+            f"Median cost of the runs of each model over the last 1d ({rec('model_run_cost_median')}): the "
+            f"baseline of the 10x anomaly alert, which needs at least 3 runs ({rec('model_runs_count')}).",
             "currencyUSD",
-            [Query(f"model:gpucost_run_cost_usd:median{{{CLUSTER}}}", "{{model}}", instant=True)],
+            [Query(median_run_cost, "{{model}}", instant=True)],
         ),
         w=10, h=8,
     )
     board.row("Abandoned runs and cost per epoch")
+    idle_pods = f"{rec.select('pod_utilization', SCOPE)} < 0.05"
+
     board.add(
         table_panel(
             "Abandoned runs",
-            "Runs whose pods still hold GPUs that were below 5 % busy over the last 5 minutes "
-            "(pod:gpucost_gpu_utilization:avg5m < 0.05, joined to gpucost_pod_owner_info): a crashed or finished "
-            "trainer that never exited. USD/h is what the pod keeps costing (pod:gpucost_cost_usd_per_hour:rate5m).",
+            f"Runs whose pods still hold GPUs that were below 5 % busy over the last {rec.span} "
+            f"({rec('pod_utilization')} < 0.05, joined to gpucost_pod_owner_info): a crashed or finished "
+            f"trainer that never exited. USD/h is what the pod keeps costing ({rec('pod_cost_rate')}).",
             "currencyUSD",
             [
                 Query(
-                    f"max by (namespace, pod, team) (pod:gpucost_gpu_utilization:avg5m{{{SCOPE}}} < 0.05)"
+                    f"max by (namespace, pod, team) ({idle_pods})"
                     f" * on (namespace, pod) group_left (owner_kind, owner_name) {OWNERS}",
                     instant=True, table=True,
                 ),
                 Query(
-                    f"sum by (namespace, pod, team) (pod:gpucost_cost_usd_per_hour:rate5m{{{SCOPE}}})"
+                    f"sum by (namespace, pod, team) ({rec.select('pod_cost_rate', SCOPE)})"
                     f" * on (namespace, pod) group_left (owner_kind, owner_name) {OWNERS}"
-                    f" and on (namespace, pod) (pod:gpucost_gpu_utilization:avg5m{{{SCOPE}}} < 0.05)",
+                    f" and on (namespace, pod) ({idle_pods})",
                     instant=True, table=True,
                 ),
             ],
