@@ -42,6 +42,10 @@ class BudgetTier:
     # Slack text of a firing message; `{top_model}` becomes " for <model>" when the rule has one.
     advice: str
     repeat_interval: str
+    # The dashboards' band for the tier: Grafana colour and its name in panel descriptions
+    # (`colour` above is Slack's attachment colour, which Grafana does not know).
+    band_colour: str = "orange"
+    band_words: str = "orange"
 
     @property
     def label(self) -> str:
@@ -54,10 +58,11 @@ class BudgetTier:
 
 
 BUDGET_TIERS: tuple[BudgetTier, ...] = (
-    BudgetTier(50, "info", "📊", "good", "Half of this month's budget is used.", "24h"),
-    BudgetTier(80, "warning", "⚠️", "warning", "Review inference costs{top_model}.", "12h"),
-    BudgetTier(100, "critical", "🚨", "danger", "Budget exceeded. Immediate action required.", "4h"),
-    BudgetTier(125, "critical", "🚨", "danger", "Budget exceeded by more than 25%. Immediate action required.", "4h"),
+    BudgetTier(50, "info", "📊", "good", "Half of this month's budget is used.", "24h", "#EAB839", "yellow"),
+    BudgetTier(80, "warning", "⚠️", "warning", "Review inference costs{top_model}.", "12h", "orange", "orange"),
+    BudgetTier(100, "critical", "🚨", "danger", "Budget exceeded. Immediate action required.", "4h", "red", "red"),
+    BudgetTier(125, "critical", "🚨", "danger", "Budget exceeded by more than 25%. Immediate action required.", "4h",
+               "dark-red", "dark red"),
 )
 
 DEFAULT_THRESHOLDS_PERCENT: tuple[float, ...] = tuple(float(tier.percent) for tier in BUDGET_TIERS)
@@ -65,7 +70,8 @@ DEFAULT_THRESHOLDS_PERCENT: tuple[float, ...] = tuple(float(tier.percent) for ti
 # The generic forms of a percent the table does not list, under and at/over the budget.
 _UNDER_BUDGET = BudgetTier(0, "warning", "⚠️", "warning", "{percent}% of this month's budget is used.", "12h")
 _OVER_BUDGET = BudgetTier(
-    100, "critical", "🚨", "danger", "Spend is past {percent}% of budget. Immediate action required.", "4h"
+    100, "critical", "🚨", "danger", "Spend is past {percent}% of budget. Immediate action required.", "4h",
+    "red", "red",
 )
 
 
@@ -93,6 +99,8 @@ def custom_tier(percent: float) -> BudgetTier:
         template.colour,
         template.advice.replace("{percent}", percent_label(percent)),
         template.repeat_interval,
+        template.band_colour,
+        template.band_words,
     )
 
 

@@ -23,17 +23,8 @@ __all__ = [
 
 # The rules' rate window; `python -m gpucost.dashboards --rate-window 30s` renders the demo's.
 DEFAULT_RATE_WINDOW = RuleOptions().rate_window
-# Grafana colour (and its name for descriptions) of each budget tier's band, lowest tier first.
-# The tier table's own `colour` is Slack's attachment colour (good/warning/danger), which Grafana
-# does not know and which gives 100 % and 125 % the same colour, so the bands keep their own
-# ramp; `strict=True` below fails the build when the table gains a tier without a band colour.
-_BAND_COLOURS: tuple[tuple[str, str], ...] = (
-    ("#EAB839", "yellow"),
-    ("orange", "orange"),
-    ("red", "red"),
-    ("dark-red", "dark red"),
-)
-_BUDGET_BANDS = tuple(zip(tiers.BUDGET_TIERS, _BAND_COLOURS, strict=True))
+# Each budget tier's band colour (and its name for descriptions) comes from the tier table.
+_BUDGET_BANDS = tuple((tier, (tier.band_colour, tier.band_words)) for tier in tiers.BUDGET_TIERS)
 # Threshold steps of the budget panels: green under the lowest tier, then one band per tier
 # from the tier table (the percents of the budget alert's `threshold` label, as ratios).
 BUDGET_BANDS: tuple[tuple[float | None, str], ...] = (
