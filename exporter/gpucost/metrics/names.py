@@ -13,6 +13,7 @@ from typing import Literal
 __all__ = [
     "DEFAULT_WORKLOAD_LABELS",
     "EXPORTER_METRICS",
+    "NODE_COST_METRICS",
     "MetricSpec",
     "by_name",
 ]
@@ -196,6 +197,54 @@ CATALOG_AGE = MetricSpec(
     "Unix time of the price catalog's as_of date (for the stale-prices alert).",
 )
 
+# Whole-node cost (issue #19, docs/node-cost.md).  A parallel family, not new
+# labels on the GPU families: the GPU series stay exactly as they were, and
+# `resource="gpu"` below repeats a container's GPU cost summed over devices and
+# components so one family adds up to the whole node.
+CONTAINER_RESOURCE_COST = MetricSpec(
+    "gpucost_container_cost_usd_total",
+    "counter",
+    ("namespace", "pod", "container", "resource"),
+    "Whole-node cost attributed to the container in USD, by resource (gpu, cpu, memory, storage): cpu and "
+    "memory charge the greater of request and measured usage as a share of the node's allocatable; gpu is "
+    "gpucost_container_gpu_cost_usd_total summed over uuid and component.",
+    workload=True,
+    stability="experimental",
+)
+WORKLOAD_RESOURCE_COST = MetricSpec(
+    "gpucost_workload_cost_usd_total",
+    "counter",
+    ("namespace", "resource"),
+    "gpucost_container_cost_usd_total without pod and container, so long windows survive pod churn.",
+    workload=True,
+    stability="experimental",
+)
+NODE_RESOURCE_COST = MetricSpec(
+    "gpucost_node_cost_usd_total",
+    "counter",
+    ("resource",),
+    "Cost of the node's part for the resource in USD (its part of the node price times time); "
+    "containers plus unallocated add up to it for every resource.",
+    stability="experimental",
+)
+NODE_UNALLOCATED_COST = MetricSpec(
+    "gpucost_node_unallocated_cost_usd_total",
+    "counter",
+    ("resource",),
+    "Cost of the node's part for the resource that no container claimed, in USD (for gpu: "
+    "gpucost_gpu_unallocated_cost_usd_total summed over the node's devices).",
+    stability="experimental",
+)
+NODE_PRICE = MetricSpec(
+    "gpucost_node_price_usd_per_hour",
+    "gauge",
+    ("resource", "split"),
+    "The node's hourly price split by resource; the parts add up to the node's price. split names the "
+    "rule that divided the non-GPU part (config-family, catalog, config-on-prem, default-family, "
+    "config-default, default, gpu-only).",
+    stability="experimental",
+)
+
 EXPORTER_METRICS: tuple[MetricSpec, ...] = (
     GPU_INFO,
     GPU_PRICE,
@@ -224,6 +273,17 @@ EXPORTER_METRICS: tuple[MetricSpec, ...] = (
     ALLOCATION_EDGES,
     CATALOG_INFO,
     CATALOG_AGE,
+)
+
+# Specified, not yet published: the sampler wiring (issue #19) appends these to
+# EXPORTER_METRICS together with their rows in metrics/series.py, because the
+# contract test requires every table entry to appear in the exposition.
+NODE_COST_METRICS: tuple[MetricSpec, ...] = (
+    CONTAINER_RESOURCE_COST,
+    WORKLOAD_RESOURCE_COST,
+    NODE_RESOURCE_COST,
+    NODE_UNALLOCATED_COST,
+    NODE_PRICE,
 )
 
 

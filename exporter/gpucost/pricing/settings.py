@@ -32,8 +32,11 @@ __all__ = [
     "Commitment",
     "CommitmentKind",
     "InstanceTypePrice",
+    "NodeSplitSettings",
+    "PartWeights",
     "PricingSettings",
     "gpu_model_key",
+    "parse_part_weights",
     "parse_pricing_settings",
     "validate_gpu_models_priced",
 ]
@@ -64,6 +67,38 @@ class InstanceTypePrice:
 
 
 @dataclass(frozen=True, slots=True)
+class PartWeights:
+    """How a node's non-GPU price divides between CPU, memory and local storage, as relative weights.
+
+    Only the ratios matter (`{cpu: 2, memory: 1}` is the same as `{cpu: 0.667,
+    memory: 0.333}`); at least one weight is above zero.
+    """
+
+    cpu: float
+    memory: float
+    storage: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.cpu + self.memory + self.storage
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSplitSettings:
+    """`pricing.node_split`: the user's own CPU / memory / storage weights (docs/node-cost.md).
+
+    `families` maps an instance-type prefix (`m5`, `n2-standard`, `standard_e`;
+    the longest matching prefix wins, case-insensitive) to weights; `on_prem`
+    applies to nodes priced by the on-prem TCO; `default` to any node nothing
+    else describes.
+    """
+
+    families: Mapping[str, PartWeights] = field(default_factory=dict)
+    on_prem: PartWeights | None = None
+    default: PartWeights | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PricingSettings:
     """Everything the price book needs from the config file; the defaults price cloud nodes by catalog."""
 
@@ -83,6 +118,7 @@ class PricingSettings:
     gpu_models: Mapping[str, float] = field(default_factory=dict)
     on_prem: OnPremCost | None = None
     required_gpu_models: tuple[str, ...] = ()
+    node_split: NodeSplitSettings = field(default_factory=NodeSplitSettings)
 
 
 _KEYS = (
@@ -99,7 +135,12 @@ _KEYS = (
     "gpu_models",
     "on_prem",
     "required_gpu_models",
+    "node_split",
 )
+_NODE_SPLIT_KEYS = ("families", "on_prem", "default")
+_WEIGHT_KEYS = ("cpu", "memory", "storage")
+# Weights are ratios; the cap only keeps their sum finite.
+_MAX_PART_WEIGHT = 1e9
 _COMMITMENT_KEYS = ("kind", "discount_percent")
 _INSTANCE_TYPE_KEYS = ("on_demand_usd_per_hour", "gpu_model", "gpu_count", "spot_usd_per_hour")
 _ON_PREM_KEYS = (
@@ -142,6 +183,7 @@ def parse_pricing_settings(raw: object, file: str, catalog: Catalog | None = Non
         gpu_models=_parse_gpu_models(section.get("gpu_models"), file, models),
         on_prem=_parse_on_prem(section.get("on_prem"), file),
         required_gpu_models=_parse_required_models(section.get("required_gpu_models"), file),
+        node_split=_parse_node_split(section.get("node_split"), file),
     )
     validate_gpu_models_priced(settings, settings.required_gpu_models, file, models)
     return settings
@@ -259,3 +301,40 @@ def _parse_required_models(raw: object, file: str) -> tuple[str, ...]:
                 file, child_path(path, index), name, "must be a GPU model key such as A100-80GB"
             )
     return tuple(cast(list[str], raw))
+
+
+def _parse_node_split(raw: object, file: str) -> NodeSplitSettings:
+    if raw is None:
+        return NodeSplitSettings()
+    path = child_path(SECTION, "node_split")
+    section = require_mapping(raw, file, path)
+    reject_unknown_keys(section, _NODE_SPLIT_KEYS, file, path)
+    families_path = child_path(path, "families")
+    families_raw = require_mapping(section.get("families") or {}, file, families_path)
+    families = {
+        prefix.casefold(): parse_part_weights(value, file, child_path(families_path, prefix))
+        for prefix, value in families_raw.items()
+    }
+    return NodeSplitSettings(
+        families=families,
+        on_prem=_optional_weights(section.get("on_prem"), file, child_path(path, "on_prem")),
+        default=_optional_weights(section.get("default"), file, child_path(path, "default")),
+    )
+
+
+def _optional_weights(raw: object, file: str, path: str) -> PartWeights | None:
+    return None if raw is None else parse_part_weights(raw, file, path)
+
+
+def parse_part_weights(raw: object, file: str, path: str) -> PartWeights:
+    """`{cpu: 0.65, memory: 0.35}` (storage optional): non-negative numbers, not all zero."""
+    entry = require_mapping(raw, file, path)
+    reject_unknown_keys(entry, _WEIGHT_KEYS, file, path)
+    weights = PartWeights(
+        cpu=read_float(entry, "cpu", file, path, maximum=_MAX_PART_WEIGHT),
+        memory=read_float(entry, "memory", file, path, maximum=_MAX_PART_WEIGHT),
+        storage=optional_float(entry, "storage", file, path, maximum=_MAX_PART_WEIGHT) or 0.0,
+    )
+    if weights.total <= 0.0:
+        raise ConfigError(file, path, dict(entry), "needs at least one weight above 0")
+    return weights
