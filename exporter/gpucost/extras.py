@@ -17,7 +17,7 @@ __all__ = ["EXTRAS", "MissingExtra", "missing_modules", "require_extra"]
 
 # extra -> the top-level modules it installs that gpucost imports.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "k8s": ("grpc", "google.protobuf", "kubernetes"),
+    "k8s": ("grpc", "google.protobuf", "lightkube", "httpx2"),
     "budgets": ("boto3", "google.cloud.billing", "slack_sdk", "httpx", "kubernetes"),
     "report": ("httpx", "rich", "matplotlib"),
     "mlflow": ("mlflow", "httpx"),

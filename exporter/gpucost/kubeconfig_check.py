@@ -15,7 +15,7 @@ from pathlib import Path
 from gpucost.errors import ConfigError
 from gpucost.yamlfields import load_yaml_file
 
-__all__ = ["check_kubeconfig", "check_pod_resources_socket"]
+__all__ = ["EXEC_API_VERSIONS", "check_kubeconfig", "check_pod_resources_socket"]
 
 
 def check_pod_resources_socket(path: str, file: str, key_path: str) -> None:
@@ -26,8 +26,12 @@ def check_pod_resources_socket(path: str, file: str, key_path: str) -> None:
                           "e.g. /var/lib/kubelet/pod-resources/kubelet.sock")
 
 
+# The exec credential plugin versions lightkube speaks (it reads the token the plugin prints).
+EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1alpha1", "client.authentication.k8s.io/v1beta1")
+
+
 def check_kubeconfig(path: str, file: str, key_path: str) -> None:
-    """Read the kubeconfig as the Kubernetes client will, and name the first problem."""
+    """Read the kubeconfig as the exporter's client (lightkube) will, and name the first problem."""
     try:
         # The one hardened YAML reader: a non-UTF-8, deeply nested or alias-bomb kubeconfig is one line too.
         document = load_yaml_file(Path(path))
@@ -50,6 +54,30 @@ def check_kubeconfig(path: str, file: str, key_path: str) -> None:
         raise ConfigError(file, key_path, path,
                           f"the kubeconfig's context {current!r} names cluster {cluster!r}, "
                           "which is not in its clusters")
+    user = details.get("user") if isinstance(details, Mapping) else None
+    if isinstance(user, str) and user:
+        _check_user(document, user, current, path, file, key_path)
+
+
+def _check_user(document: Mapping[object, object], user: str, context: str, path: str, file: str,
+                key_path: str) -> None:
+    """The context's user must exist and use a credential lightkube supports (else every request fails)."""
+    entry = _named(document, "users", user)
+    if entry is None:
+        raise ConfigError(file, key_path, path,
+                          f"the kubeconfig's context {context!r} names user {user!r}, which is not in its users")
+    credentials = entry.get("user")
+    if not isinstance(credentials, Mapping):
+        return
+    if "auth-provider" in credentials:
+        raise ConfigError(file, key_path, path,
+                          f"the kubeconfig's user {user!r} uses an auth-provider, which is not supported: "
+                          "use a token, a client certificate or an exec credential plugin")
+    plugin = credentials.get("exec")
+    if isinstance(plugin, Mapping) and plugin.get("apiVersion") not in EXEC_API_VERSIONS:
+        raise ConfigError(file, key_path, path,
+                          f"the kubeconfig's user {user!r} has an exec plugin with apiVersion "
+                          f"{plugin.get('apiVersion')!r}; supported: {', '.join(EXEC_API_VERSIONS)}")
 
 
 def _named(document: Mapping[object, object], section: str, name: str) -> Mapping[object, object] | None:

@@ -1,9 +1,10 @@
-"""ApiServerSource with the real `kubernetes` client against the fake API server."""
+"""ApiServerSource (lightkube config and auth, bodies streamed through the cutter) against the fake API server."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,18 +43,18 @@ def server() -> Iterator[FakeApiServer]:
 
 
 @pytest.fixture
-def make_source(server: FakeApiServer, tmp_path: Path) -> Iterator[Callable[[], ApiServerSource]]:
+def make_source(server: FakeApiServer, tmp_path: Path) -> Iterator[Callable[..., ApiServerSource]]:
     kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
     started: list[ApiServerSource] = []
 
-    def start() -> ApiServerSource:
+    def start(watch_timeout_seconds: int = 2) -> ApiServerSource:
         source = ApiServerSource(
             NODE,
             kubeconfig=str(kubeconfig),
             in_cluster=False,
             resync_backoff_max_seconds=0.2,
             node_refresh_seconds=0.3,
-            watch_timeout_seconds=2,
+            watch_timeout_seconds=watch_timeout_seconds,
         )
         source.start()
         started.append(source)
@@ -98,9 +99,30 @@ def test_added_modified_and_deleted_pods_are_seen_through_the_watch(
     eventually(lambda: source.pod("ml", "serve-1") is not None, what="added pod")
     server.modify_pod("ml", "serve-1", labels={"model": "b"})
     eventually(lambda: (p := source.pod("ml", "serve-1")) is not None and p.labels == {"model": "b"})
+    before_delete = time.time()
     server.delete_pod("ml", "serve-1")
-    eventually(lambda: source.pod("ml", "serve-1") is None, what="deleted pod gone")
+    # A deleted pod keeps its final labels for a grace period (its last cost is booked later),
+    # marked with when its deletion was seen, which bounds the end of its allocation.
+    eventually(lambda: (p := source.pod("ml", "serve-1")) is not None and p.deleted_at is not None,
+               what="deleted pod marked")
+    final = source.pod("ml", "serve-1")
+    assert final is not None and final.labels == {"model": "b"}
+    assert final.deleted_at is not None and before_delete <= final.deleted_at <= time.time()
     assert server.list_count(PODS_PATH) == 1
+
+
+def test_a_watch_event_reaches_the_cache_at_once_not_when_the_stream_ends_or_a_read_piece_fills(
+    server: FakeApiServer, make_source: Callable[..., ApiServerSource]
+) -> None:
+    # The server ends this watch only after a minute: an event held back until the stream
+    # ended, or until 64 KiB had arrived, would miss the deadline below by far.
+    source = make_source(watch_timeout_seconds=60)
+    eventually(lambda: server.watch_resource_versions(PODS_PATH), what="the pod watch open")
+    time.sleep(0.2)
+    server.add_pod("ml", "prompt", node_name=NODE, labels={"model": "a"})
+    began = time.monotonic()
+    eventually(lambda: source.pod("ml", "prompt") is not None, timeout=5.0, what="the watched pod")
+    assert time.monotonic() - began < 2.0
 
 
 def test_pods_added_on_other_nodes_never_reach_the_cache(
@@ -221,6 +243,9 @@ def test_expired_resource_version_410_triggers_a_relist_that_drops_pods_deleted_
     eventually(lambda: server.list_count(PODS_PATH) >= 2, what="relist after 410")
     eventually(lambda: pod_names(source) == ["ml/newcomer"], what="state from relist")
     eventually(lambda: source.healthy, what="healthy after relist")
+    # The delete it missed still bounds the pod's end: its final state is kept, marked deleted.
+    gone = source.pod("ml", "short-lived")
+    assert gone is not None and gone.deleted_at is not None
 
 
 def test_http_410_on_list_is_retried_until_the_list_succeeds(
@@ -288,24 +313,39 @@ def test_unreachable_server_at_start_is_unhealthy_not_fatal(tmp_path: Path) -> N
 
 
 def test_stop_ends_the_background_threads_promptly(
-    server: FakeApiServer, make_source: Callable[[], ApiServerSource]
+    server: FakeApiServer, make_source: Callable[..., ApiServerSource]
 ) -> None:
-    source = make_source()
+    # A minute-long watch: stop() must shut its socket, not wait for the server to end it.
+    source = make_source(watch_timeout_seconds=60)
+    eventually(lambda: len(server.watch_resource_versions(NAMESPACES_PATH)) >= 1, what="the namespace watch open")
+    eventually(lambda: len(server.watch_resource_versions(PODS_PATH)) >= 1, what="the pod watch open")
+    time.sleep(0.2)
     began = time.monotonic()
     source.stop()
     assert time.monotonic() - began < 3.0
-    import threading
-
     assert not [t for t in threading.enumerate() if t.name.startswith("gpucost-apiserver")]
 
 
-def test_importing_the_source_does_not_import_the_kubernetes_client() -> None:
+def test_importing_the_source_imports_no_kubernetes_client_library() -> None:
     exporter_dir = Path(__file__).resolve().parents[2] / "exporter"
     code = (
         "import sys; import gpucost.sources.apiserver, gpucost.sources.workload_labels; "
-        "assert 'kubernetes' not in sys.modules, 'kubernetes imported'"
+        "loaded = sorted(m for m in ('kubernetes', 'lightkube', 'httpx2') if m in sys.modules); "
+        "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=exporter_dir, timeout=30)
+
+
+def test_the_exporters_kubernetes_path_never_imports_the_official_kubernetes_client() -> None:
+    # Everything the exporter imports with --kubernetes.enabled, including the client module
+    # that start() loads, without starting anything.
+    exporter_dir = Path(__file__).resolve().parents[2] / "exporter"
+    code = (
+        "import sys; import gpucost.kube, gpucost.sources.kube_http, gpucost.cli.exporter, gpucost.app; "
+        "assert 'lightkube' in sys.modules, 'the client module was not imported'; "
+        "assert 'kubernetes' not in sys.modules, sorted(m for m in sys.modules if m.startswith('kubernetes'))"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=exporter_dir, timeout=60)
 
 
 def test_node_name_comes_from_the_flag_or_the_downward_api_env() -> None:

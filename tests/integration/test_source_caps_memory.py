@@ -58,7 +58,7 @@ def eventually(check: Callable[[], object], timeout: float = 20.0, what: str = "
     raise AssertionError(f"{what} not reached within {timeout}s")
 
 
-# --- the source alone, with the real kubernetes client ----------------------------------------------
+# --- the source alone, with the exporter's client (lightkube, bodies streamed) ----------------------
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from gpucost.bench.results import machine_info, read_results, write_result
 
 __all__ = ["BENCHMARKS", "main"]
 
-BENCHMARKS = ("accuracy", "exporter_cost", "alert_latency", "asgi_overhead", "rules_scale")
+BENCHMARKS = ("accuracy", "live_node", "exporter_k8s_memory", "exporter_cost", "alert_latency", "asgi_overhead",
+              "rules_scale")
 DOCS_FILE = Path("docs/benchmarks.md")
 
 
@@ -61,6 +62,18 @@ def _asgi(quick: bool) -> dict[str, Any]:
     return {"benchmark": "asgi_overhead", **measure_overhead(requests)}
 
 
+def _live_node(quick: bool) -> dict[str, Any]:
+    from gpucost.bench.live_node import run_live_node  # imported late: needs the 'k8s' extra
+
+    return run_live_node(quick)
+
+
+def _exporter_k8s_memory(workdir: Path, quick: bool) -> dict[str, Any]:
+    from gpucost.bench.exporter_k8s_memory import run_exporter_k8s_memory  # imported late: needs the 'k8s' extra
+
+    return run_exporter_k8s_memory(workdir, quick)
+
+
 def _rules_scale(workdir: Path, quick: bool, size: tuple[int, int] | None) -> dict[str, Any]:
     from gpucost.bench import rules_scale
 
@@ -84,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             watch = exporter_cost.ExporterWatch(workdir, 60.0 if args.quick else 300.0)
         runs: dict[str, Callable[[], dict[str, Any]]] = {
             "accuracy": lambda: accuracy.run_accuracy(args.quick),
+            "live_node": lambda: _live_node(args.quick),
+            "exporter_k8s_memory": lambda: _exporter_k8s_memory(workdir, args.quick),
             "exporter_cost": lambda: exporter_cost.run_exporter_cost(workdir, args.quick, watch),
             "alert_latency": lambda: alert_latency.run_alert_latency(workdir, args.quick),
             "asgi_overhead": lambda: _asgi(args.quick),

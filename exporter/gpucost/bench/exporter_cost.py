@@ -35,12 +35,14 @@ from gpucost.bench.fixtures import GPUS, bench_snapshot, write_scenario
 from gpucost.metrics.render import SnapshotRenderer
 from gpucost.metrics.series import snapshot_series
 
-__all__ = ["ExporterWatch", "render_costs", "run_exporter_cost"]
+__all__ = ["ExporterWatch", "import_cost_mib", "render_costs", "run_exporter_cost", "status_kib"]
 
 TARGET_RENDER_RATIO = 0.25
 TARGET_RSS_MIB = 100.0
 TARGET_CPU_PERCENT_OF_CORE = 1.0
 CASES = {"8x8": 1, "8x64": 8}  # name -> containers per GPU
+# What the exporter imports for its API server client (gRPC for the kubelet comes on top).
+KUBERNETES_CLIENT_IMPORT = "import gpucost.sources.kube_http"
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -112,7 +114,7 @@ def _wait_for_series(url: str, needle: bytes, timeout: float = 30.0) -> None:
 
 def http_costs(workdir: Path, name: str, per_gpu: int, scrapes: int) -> dict[str, Any]:
     """The real exporter over HTTP against the stock client's HTTP server, same series, separate processes."""
-    from gpucost.demo.processes import free_port
+    from gpucost.testing.processes import free_port
     from gpucost.testing.servers import ManagedProcess, start_exporter
 
     case_dir = workdir / f"http-{name}"
@@ -145,27 +147,28 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _status_kib(pid: int, key: str) -> int:
+def status_kib(pid: int, key: str) -> int:
+    """A `/proc/<pid>/status` figure in KiB (VmRSS, VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"{key} not in /proc/{pid}/status")
 
 
-def kubernetes_import_mib() -> dict[str, float]:
-    """RSS the kubernetes client adds to a process that already imported the exporter (measured separately)."""
+def import_cost_mib(statement: str) -> dict[str, float]:
+    """RSS that `statement` (imports) adds to a fresh process that already imported the exporter."""
     code = (
         "import pathlib, gpucost.cli.exporter, gpucost.app\n"
         "def rss():\n"
         "    for line in pathlib.Path('/proc/self/status').read_text().splitlines():\n"
         "        if line.startswith('VmRSS:'): return int(line.split()[1]) / 1024\n"
         "before = rss()\n"
-        "import kubernetes.client, kubernetes.config, kubernetes.watch\n"
+        f"{statement}\n"
         "print(before, rss())\n"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     before, after = (float(v) for v in output.stdout.split())
-    return {"rss_before_mib": before, "rss_after_mib": after, "kubernetes_import_mib": after - before}
+    return {"rss_before_mib": before, "rss_after_mib": after, "import_mib": after - before}
 
 
 class ExporterWatch:
@@ -203,7 +206,7 @@ class ExporterWatch:
             time.sleep(remaining)
         elapsed = time.monotonic() - self._started
         cpu = _cpu_seconds(self._pid) - self._cpu_start
-        rss_kib, hwm_kib = _status_kib(self._pid, "VmRSS"), _status_kib(self._pid, "VmHWM")
+        rss_kib, hwm_kib = status_kib(self._pid, "VmRSS"), status_kib(self._pid, "VmHWM")
         self._stop.set()
         self._scraper.join(timeout=20)
         self._exporter.stop()
@@ -228,15 +231,16 @@ def run_exporter_cost(workdir: Path, quick: bool, watch: ExporterWatch | None = 
     in_process = {name: render_costs(per_gpu, iterations) for name, per_gpu in CASES.items()}
     over_http = {name: http_costs(workdir, name, per_gpu, scrapes) for name, per_gpu in CASES.items()}
     process = own_watch.finish()
-    kubernetes = kubernetes_import_mib()
-    process["rss_with_kubernetes_client_mib"] = process["peak_rss_mib"] + kubernetes["kubernetes_import_mib"]
+    kubernetes = import_cost_mib(KUBERNETES_CLIENT_IMPORT)
+    process["rss_with_kubernetes_client_mib"] = process["peak_rss_mib"] + kubernetes["import_mib"]
     worst_ratio = max(case["ratio_p50"] for case in in_process.values())
     return {
         "benchmark": "exporter_cost",
         "in_process_render": in_process,
         "http_scrape": over_http,
         "process": process,
-        "kubernetes_client": {**kubernetes, "method": "import cost measured in a separate process, "
+        "kubernetes_client": {**kubernetes, "client": "lightkube and httpx2, gpucost.sources.kube_http",
+                              "method": "import cost measured in a separate process, "
                               "added to the simulated exporter's peak RSS"},
         "targets": {"render_ratio_p50": TARGET_RENDER_RATIO, "rss_mib": TARGET_RSS_MIB,
                     "cpu_percent_of_one_core": TARGET_CPU_PERCENT_OF_CORE},

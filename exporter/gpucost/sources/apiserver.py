@@ -24,8 +24,12 @@ values are capped at 256 characters.  A 64 MB annotation therefore never
 exists in memory, not even as response bytes; `truncation_counts()` says how
 often something was cut.
 
-The `kubernetes` client (about 43 MiB resident) is imported only when `start()`
-builds the client, never when gpucost is imported.
+Requests go through lightkube (`kube_http`): kubeconfig or in-cluster service
+account, auth and TLS, with the body read as raw bytes.  The official
+`kubernetes` client, which decodes whole bodies into models and added about
+55 MiB to the exporter, is not used.  `kube_http` (lightkube and httpx2, about
+4 MiB resident) is imported only when a thread first needs the client, never
+when gpucost is imported.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ import logging
 import os
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpucost.errors import ConfigError, SourceUnavailable
 from gpucost.model import NodeInfo, PodMeta
@@ -61,6 +66,9 @@ from gpucost.sources.truncation import (
     TruncationCounts,
 )
 
+if TYPE_CHECKING:
+    from gpucost.sources.kube_http import ApiServerHttp, StreamedBody
+
 __all__ = [
     "ApiServerSource",
     "node_info_from_object",
@@ -71,14 +79,20 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NODE_NAME_ENV = "NODE_NAME"
-CONNECT_TIMEOUT_SECONDS = 5.0
+# The default service-account mount (lightkube's); a parameter so tests can point elsewhere.
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+NODE_READ_TIMEOUT_SECONDS = 30.0
 # The server closes a watch after timeoutSeconds; a read that stays silent this
 # much longer means the connection died without a FIN (NAT timeout, node gone).
 WATCH_READ_GRACE_SECONDS = 15.0
 FIRST_BACKOFF_SECONDS = 0.5
+# How long a deleted pod's final state is kept: the kubelet lists it for a poll or more after the
+# delete, and its last tick is booked a settle delay later (docs/kubernetes.md, allocation edges).
+DELETED_POD_GRACE_SECONDS = 120.0
 LIST_PAGE_SIZE = 500
-# Responses are read in pieces of this size, each cut before the next is read.
-READ_CHUNK_BYTES = 64 * 1024
+PODS_PATH = "/api/v1/pods"
+NAMESPACES_PATH = "/api/v1/namespaces"
+NODES_PATH = "/api/v1/nodes"
 
 _EMPTY_LABELS: Mapping[str, str] = MappingProxyType({})
 
@@ -94,7 +108,7 @@ def resolve_node_name(flag_value: str | None, environ: Mapping[str, str] = os.en
 
 
 def pod_meta_from_object(pod: Mapping[str, Any] | KubeObject) -> PodMeta:
-    """The cached part of a pod: names, uid, labels, annotations (every key of a raw dict) and owner."""
+    """The cached part of a pod: names, uid, labels, annotations (every key of a raw dict), owner and lifetime."""
     kept = pod if isinstance(pod, KubeObject) else kube_object_from_raw(
         pod, EVERY_KEY, TruncationCounter(), SOURCE_APISERVER
     )
@@ -125,18 +139,18 @@ class _GoneError(Exception):
 
 @dataclass
 class _Stream:
-    """One list+watch loop: what to call, how to apply results, and its health."""
+    """One list+watch loop: what to request, how to apply results, and its health."""
 
     name: str
-    list_call: Callable[..., Any]
-    list_kwargs: dict[str, Any]
+    path: str
+    selectors: dict[str, str]
     keys: KeySelection
     replace_all: Callable[[list[KubeObject]], None]
     apply_event: Callable[[str, KubeObject], None]
     resource_version: str = ""
     synced: bool = False
     watching: bool = False
-    response: Any = field(default=None, repr=False)
+    body: StreamedBody | None = field(default=None, repr=False)
 
 
 class ApiServerSource:
@@ -144,7 +158,8 @@ class ApiServerSource:
 
     `kubeconfig` selects a kubeconfig file (development); `in_cluster` forces
     (True) or forbids (False) the service-account config; None picks in-cluster
-    when `KUBERNETES_SERVICE_HOST` is set and no kubeconfig was given.
+    when `KUBERNETES_SERVICE_HOST` is set and no kubeconfig was given;
+    `service_account_dir` is where the in-cluster token, CA and namespace are.
     `kept_keys` selects the pod and namespace labels and annotations kept
     (`KeptKeys.for_workload_labels(config)`); the default keeps every key.
     """
@@ -159,12 +174,16 @@ class ApiServerSource:
         node_refresh_seconds: float = 300.0,
         watch_timeout_seconds: int = 300,
         kept_keys: KeptKeys | None = None,
+        service_account_dir: str = SERVICE_ACCOUNT_DIR,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if not node_name:
             raise ConfigError("", "node_name", node_name, "node name is required")
         self.node_name = node_name
         self._kubeconfig = kubeconfig
         self._in_cluster = in_cluster
+        self._service_account_dir = service_account_dir
+        self._wall_clock = wall_clock
         self._backoff_max = max(0.01, resync_backoff_max_seconds)
         self._node_refresh_seconds = node_refresh_seconds
         self._watch_timeout_seconds = max(1, int(watch_timeout_seconds))
@@ -176,21 +195,29 @@ class ApiServerSource:
         self._threads: list[threading.Thread] = []
         self._streams: list[_Stream] = []
         self._pods: dict[tuple[str, str], PodMeta] = {}
+        # Pods the watch deleted, with their final state (the container end times written just before
+        # the delete) and when the delete was seen: the kubelet lists a pod for seconds after its
+        # deletion and its last cost is booked later still, so its labels and times must outlive it.
+        self._deleted: dict[tuple[str, str], tuple[PodMeta, float]] = {}
         self._namespaces: dict[str, Mapping[str, str]] = {}
         self._node: NodeInfo | None = None
         self._errors: dict[str, str] = {}
         self._last_error = ""
-        self._api_client: Any = None
-        self._core: Any = None
-        self._recoverable: tuple[type[BaseException], ...] = (OSError, ValueError, SourceUnavailable)
+        self._client: ApiServerHttp | None = None
 
     # --- read API (thread-safe, no I/O) -----------------------------------------
 
     def pod(self, namespace: str, name: str) -> PodMeta | None:
+        """The pod as the watch knows it, or its final state for a while after it was deleted."""
         with self._lock:
-            return self._pods.get((namespace, name))
+            live = self._pods.get((namespace, name))
+            if live is not None:
+                return live
+            deleted = self._deleted.get((namespace, name))
+            return deleted[0] if deleted is not None else None
 
     def pods(self) -> list[PodMeta]:
+        """This node's pods as the watch knows them now (deleted ones only through `pod()`)."""
         with self._lock:
             found = list(self._pods.values())
         return sorted(found, key=lambda pod: (pod.namespace, pod.pod))
@@ -236,16 +263,16 @@ class ApiServerSource:
         self._streams = [
             _Stream(
                 name="pods",
-                list_call=lambda **kwargs: self._core_api().list_pod_for_all_namespaces(**kwargs),
-                list_kwargs={"field_selector": f"spec.nodeName={self.node_name}"},
+                path=PODS_PATH,
+                selectors={"fieldSelector": f"spec.nodeName={self.node_name}"},
                 keys=self._kept_keys.pods,
                 replace_all=self._replace_pods,
                 apply_event=self._apply_pod_event,
             ),
             _Stream(
                 name="namespaces",
-                list_call=lambda **kwargs: self._core_api().list_namespace(**kwargs),
-                list_kwargs={},
+                path=NAMESPACES_PATH,
+                selectors={},
                 keys=self._kept_keys.namespaces,
                 replace_all=self._replace_namespaces,
                 apply_event=self._apply_namespace_event,
@@ -267,51 +294,50 @@ class ApiServerSource:
         """Stop the threads: open watch connections are shut so blocked reads return at once."""
         self._stopping.set()
         for stream in self._streams:
-            _shutdown_response(stream.response)
+            _shutdown_body(stream.body)
         for thread in self._threads:
             thread.join(timeout=timeout)
         self._threads = []
         with self._lock:
-            api_client, self._api_client, self._core = self._api_client, None, None
-        if api_client is not None:
-            api_client.close()
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     # --- client ----------------------------------------------------------------
 
-    def _core_api(self) -> Any:
-        """The CoreV1Api, built on first use; a failure here is retried like any outage."""
+    def _http(self) -> ApiServerHttp:
+        """The configured HTTP client, built on first use; a failure here is retried like any outage."""
         with self._lock:
-            if self._core is not None:
-                return self._core
-        from kubernetes import client, config
-        from kubernetes.config.config_exception import ConfigException
+            client = self._client
+        if client is None:
+            from gpucost.sources.kube_http import ApiServerHttp
 
-        configuration = client.Configuration()
-        try:
-            if self._use_in_cluster():
-                config.load_incluster_config(client_configuration=configuration)
-            else:
-                config.load_kube_config(config_file=self._kubeconfig, client_configuration=configuration)
-        except ConfigException as exc:
-            raise SourceUnavailable(f"cannot load Kubernetes client config: {exc}") from exc
-        api_client = client.ApiClient(configuration)
+            client = self._keep_client(
+                ApiServerHttp.connect(self._kubeconfig, self._use_in_cluster(), self._service_account_dir)
+            )
+        return client
+
+    def _keep_client(self, built: ApiServerHttp) -> ApiServerHttp:
+        """Keep `built` unless another thread kept one first (then close `built` and use that one)."""
         with self._lock:
-            if self._core is None:
-                self._api_client = api_client
-                self._core = client.CoreV1Api(api_client)
-            return self._core
+            kept = self._client
+            if kept is None:
+                self._client = built
+                return built
+        built.close()
+        return kept
 
     def _use_in_cluster(self) -> bool:
         if self._in_cluster is not None:
             return self._in_cluster
         return self._kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
 
-    def _recoverable_errors(self) -> tuple[type[BaseException], ...]:
-        """Outside-world failures that mean "retry later"; built lazily to keep imports out of gpucost."""
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
+    @staticmethod
+    def _recoverable_errors() -> tuple[type[BaseException], ...]:
+        """Outside-world failures that mean "retry later"; imported lazily to keep lightkube out of gpucost."""
+        from gpucost.sources.kube_http import RECOVERABLE_ERRORS
 
-        return (ApiException, urllib3.exceptions.HTTPError, *self._recoverable)
+        return RECOVERABLE_ERRORS
 
     # --- list + watch loop -----------------------------------------------------
 
@@ -353,14 +379,10 @@ class ApiServerSource:
         items: list[KubeObject] = []
         continue_token = ""
         while True:
-            page = self._call_decoded(
-                stream.list_call,
-                stream.keys,
-                **stream.list_kwargs,
-                limit=LIST_PAGE_SIZE,
-                _continue=continue_token or None,
-                _request_timeout=self._watch_request_timeout(),
-            )
+            params = {**stream.selectors, "limit": str(LIST_PAGE_SIZE)}
+            if continue_token:
+                params["continue"] = continue_token
+            page = self._get_decoded(stream.path, params, stream.keys, self._watch_read_timeout())
             if not isinstance(page, Mapping):
                 raise SourceUnavailable(f"API server answered {type(page).__name__}, expected a list")
             items.extend(item for item in page.get("items") or () if isinstance(item, KubeObject))
@@ -378,37 +400,38 @@ class ApiServerSource:
     def _watch(self, stream: _Stream) -> None:
         """One watch request from stream.resource_version until the server ends it or it breaks."""
         stream.watching = False
-        response = stream.list_call(
-            **stream.list_kwargs,
-            watch=True,
-            resource_version=stream.resource_version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=self._watch_timeout_seconds,
-            _preload_content=False,
-            _request_timeout=self._watch_request_timeout(),
-        )
-        stream.response = response
-        stream.watching = True
-        try:
-            # stop() may have looked for a response to shut before this one existed.
-            if self._stopping.is_set():
-                return
-            self._record_success(stream.name)
-            cutter = LongStringCutter(MAX_RAW_STRING_BYTES)
-            hook = object_hook(stream.keys, self._truncated, SOURCE_APISERVER)
-            counted_cuts = 0
-            for line in _response_lines(_cut_chunks(response, cutter)):
+        params = {
+            **stream.selectors,
+            "watch": "true",
+            "resourceVersion": stream.resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(self._watch_timeout_seconds),
+        }
+        with self._http().get(stream.path, params, self._watch_read_timeout()) as body:
+            stream.body = body
+            stream.watching = True
+            try:
+                # stop() may have looked for a body to shut before this one existed.
                 if self._stopping.is_set():
                     return
-                self._truncated.add(SOURCE_APISERVER, OVERSIZED_STRING, cutter.cut_count - counted_cuts)
-                counted_cuts = cutter.cut_count
-                self._handle_watch_event(stream, json.loads(line, object_hook=hook))
-        finally:
-            stream.response = None
-            response.release_conn()
+                self._record_success(stream.name)
+                self._read_events(stream, body)
+            finally:
+                stream.body = None
 
-    def _watch_request_timeout(self) -> tuple[float, float]:
-        return CONNECT_TIMEOUT_SECONDS, self._watch_timeout_seconds + WATCH_READ_GRACE_SECONDS
+    def _read_events(self, stream: _Stream, body: StreamedBody) -> None:
+        cutter = LongStringCutter(MAX_RAW_STRING_BYTES)
+        hook = object_hook(stream.keys, self._truncated, SOURCE_APISERVER)
+        counted_cuts = 0
+        for line in _response_lines(_cut_chunks(body.chunks(), cutter)):
+            if self._stopping.is_set():
+                return
+            self._truncated.add(SOURCE_APISERVER, OVERSIZED_STRING, cutter.cut_count - counted_cuts)
+            counted_cuts = cutter.cut_count
+            self._handle_watch_event(stream, json.loads(line, object_hook=hook))
+
+    def _watch_read_timeout(self) -> float:
+        return self._watch_timeout_seconds + WATCH_READ_GRACE_SECONDS
 
     def _handle_watch_event(self, stream: _Stream, event: object) -> None:
         if not isinstance(event, Mapping):
@@ -459,11 +482,7 @@ class ApiServerSource:
                 self._stopping.wait(self._backoff_seconds(failures))
 
     def _read_node(self) -> NodeInfo:
-        decoded = self._call_decoded(
-            lambda **kwargs: self._core_api().read_node(self.node_name, **kwargs),
-            NODE_KEYS,
-            _request_timeout=(CONNECT_TIMEOUT_SECONDS, 30.0),
-        )
+        decoded = self._get_decoded(f"{NODES_PATH}/{self.node_name}", {}, NODE_KEYS, NODE_READ_TIMEOUT_SECONDS)
         if not isinstance(decoded, KubeObject):
             raise SourceUnavailable(f"API server answered no named object for node {self.node_name}")
         return node_info_from_object(decoded)
@@ -481,6 +500,12 @@ class ApiServerSource:
                 known = self._pods.get(key)
                 if known is not None and known == pod:
                     fresh[key] = known
+            # A relist after a gap: pods missing from it were deleted while we were not watching.
+            for key, gone in self._pods.items():
+                if key not in fresh:
+                    self._remember_deleted(key, gone)
+            for key in fresh:
+                self._deleted.pop(key, None)
             self._pods = fresh
 
     def _apply_pod_event(self, event_type: str, obj: KubeObject) -> None:
@@ -489,9 +514,27 @@ class ApiServerSource:
         with self._lock:
             if event_type == "DELETED":
                 self._pods.pop(key, None)
+                self._remember_deleted(key, pod)
             elif self._pods.get(key) != pod:
+                self._deleted.pop(key, None)
                 # Most MODIFIED events are status changes; the cached metadata stays the same object.
                 self._pods[key] = pod
+
+    def _remember_deleted(self, key: tuple[str, str], pod: PodMeta) -> None:
+        """Keep a deleted pod's final state; its deletion bounds its end (called under the lock).
+
+        The API server sends DELETED once the kubelet has stopped the pod's containers, so the
+        moment it is seen is a bound on the containers' end even when no end time was written.
+        """
+        seen_at = self._wall_clock()
+        deleted_at = seen_at if pod.deleted_at is None else min(pod.deleted_at, seen_at)
+        self._deleted[key] = (replace(pod, deleted_at=deleted_at), time.monotonic())
+        self._expire_deleted()
+
+    def _expire_deleted(self) -> None:
+        cutoff = time.monotonic() - DELETED_POD_GRACE_SECONDS
+        for key in [key for key, (_, seen) in self._deleted.items() if seen < cutoff]:
+            del self._deleted[key]
 
     def _replace_namespaces(self, items: list[KubeObject]) -> None:
         fresh: dict[str, Mapping[str, str]] = {}
@@ -536,31 +579,24 @@ class ApiServerSource:
         # Jitter keeps every node of a cluster from hammering a recovering API server in step.
         return random.uniform(ceiling / 2, ceiling)
 
-    def _call_decoded(self, call: Callable[..., Any], keys: KeySelection, **kwargs: Any) -> Any:
-        """Call a client method without its model decoding and decode the body as it streams in.
+    def _get_decoded(self, path: str, params: Mapping[str, str], keys: KeySelection, read_timeout: float) -> Any:
+        """GET `path` and decode the body as it streams in.
 
         The body is never held whole: each chunk is cut (long strings) before the
         next is read, and named objects are pruned to `keys` as they are decoded.
         """
-        response = call(_preload_content=False, **kwargs)
-        try:
-            decoded = decode_objects(
-                response.stream(amt=READ_CHUNK_BYTES, decode_content=True), keys, self._truncated, SOURCE_APISERVER
-            )
-        finally:
-            response.release_conn()
-        return decoded
+        with self._http().get(path, params, read_timeout) as body:
+            return decode_objects(body.chunks(), keys, self._truncated, SOURCE_APISERVER)
 
 
-def _cut_chunks(response: Any, cutter: LongStringCutter) -> Iterator[bytes]:
+def _cut_chunks(chunks: Iterable[bytes], cutter: LongStringCutter) -> Iterator[bytes]:
     """The streamed body with every overlong string cut, chunk by chunk.
 
-    A chunked body (every watch) is read in pieces of at most READ_CHUNK_BYTES
-    as they arrive, so one 64 MB event never sits in memory whole; urllib3 does
-    not wait to fill a piece across HTTP chunks, so events are not delayed.
+    The chunks are what arrived, at most READ_CHUNK_BYTES each (see `kube_http`):
+    one 64 MB event never sits in memory whole, and an event is handed on as
+    soon as its bytes are in, not when a piece fills.
     """
-    amt = READ_CHUNK_BYTES if getattr(response, "chunked", False) else None
-    for chunk in response.stream(amt=amt, decode_content=True):
+    for chunk in chunks:
         yield cutter.feed(chunk)
     rest = cutter.finish()
     if rest:
@@ -581,18 +617,14 @@ def _response_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield bytes(buffer).strip()
 
 
-def _shutdown_response(response: Any) -> None:
+def _shutdown_body(body: StreamedBody | None) -> None:
     """Unblock a thread reading a watch: shut the socket (closing alone can wait on the read)."""
-    if response is None:
+    if body is None:
         return
-    shutdown = getattr(response, "shutdown", None)
     try:
-        if callable(shutdown):
-            shutdown()
-        else:
-            response.close()
+        body.shutdown()
     except OSError:
-        log.debug("closing a watch response failed", exc_info=True)
+        log.debug("shutting a watch connection failed", exc_info=True)
 
 
 def _describe(exc: BaseException) -> str:
