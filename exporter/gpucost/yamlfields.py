@@ -90,6 +90,14 @@ def reject_unknown_keys(
             raise ConfigError(file, child_path(path, key), key, f"unknown key (known keys: {known})")
 
 
+def _required(mapping: Mapping[str, object], key: str, file: str, path: str) -> tuple[str, object]:
+    """The key path and value of a key that must be present (it may still be null)."""
+    key_path = child_path(path, key)
+    if key not in mapping:
+        raise ConfigError(file, key_path, None, "is required")
+    return key_path, mapping[key]
+
+
 def read_float(
     mapping: Mapping[str, object],
     key: str,
@@ -100,10 +108,7 @@ def read_float(
     maximum: float | None = None,
 ) -> float:
     """A required finite, non-negative number (bools are rejected: YAML `yes` is not a price)."""
-    key_path = child_path(path, key)
-    if key not in mapping:
-        raise ConfigError(file, key_path, None, "is required")
-    value = mapping[key]
+    key_path, value = _required(mapping, key, file, path)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(file, key_path, value, "must be a number")
     try:
@@ -145,10 +150,7 @@ def read_int(
     maximum: int = MAX_COUNT,
 ) -> int:
     """A required whole number; the default maximum keeps counts usable in float arithmetic."""
-    key_path = child_path(path, key)
-    if key not in mapping:
-        raise ConfigError(file, key_path, None, "is required")
-    value = mapping[key]
+    key_path, value = _required(mapping, key, file, path)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(file, key_path, value, "must be a whole number")
     if value < minimum:
@@ -180,10 +182,7 @@ def read_str(
     *,
     choices: Collection[str] | None = None,
 ) -> str:
-    key_path = child_path(path, key)
-    if key not in mapping:
-        raise ConfigError(file, key_path, None, "is required")
-    value = mapping[key]
+    key_path, value = _required(mapping, key, file, path)
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(file, key_path, value, "must be a non-empty string")
     if choices is not None and value not in choices:

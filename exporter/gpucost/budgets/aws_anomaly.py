@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from gpucost.budgets.plan import MANAGED_PREFIX, Action, change_line
+from gpucost.budgets.plan import MANAGED_PREFIX, Action, change_line, render_changes
 from gpucost.budgets.retry import call_with_backoff, is_throttling
 from gpucost.budgets.spec import AnomalyDetection, BudgetFile
 from gpucost.errors import SourceUnavailable
@@ -86,7 +86,7 @@ class AnomalyPlan:
         return [f"{c.kind} {c.name}" for c in self.changes if c.action == action]
 
     def render(self) -> str:
-        return "\n".join(str(change) for change in self.changes) or "aws anomaly detection not enabled in the file"
+        return render_changes(self.changes, "aws anomaly detection not enabled in the file")
 
 
 def desired_monitors(budget_file: BudgetFile) -> list[DesiredMonitor]:

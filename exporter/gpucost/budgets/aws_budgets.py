@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from gpucost.budgets.plan import MANAGED_PREFIX, Action, change_line
+from gpucost.budgets.plan import MANAGED_PREFIX, ORPHANED_DETAIL, Action, change_line, render_changes
 from gpucost.budgets.spec import Budget, BudgetFile, Month
 from gpucost.budgets.state import SidecarState
 from gpucost.errors import SourceUnavailable
@@ -91,26 +91,21 @@ class AwsBudgetPlan:
         return [change.aws_name for change in self.changes if change.action == action]
 
     def render(self) -> str:
-        return "\n".join(str(change) for change in self.changes) or "no AWS budgets in the file"
+        return render_changes(self.changes, "no AWS budgets in the file")
 
 
 def desired_aws_budgets(budget_file: BudgetFile, month: Month) -> list[DesiredAwsBudget]:
-    desired: list[DesiredAwsBudget] = []
-    for budget in budget_file.budgets:
-        amount = budget.amount_for(month)
-        if amount is None:
-            continue
-        desired.append(
-            DesiredAwsBudget(
-                gpucost_name=budget.name,
-                aws_name=AWS_BUDGET_PREFIX + budget.name,
-                limit_usd=amount,
-                tag_filters=(_tag_filter(budget),),
-                notifications=_notifications(budget),
-                owners=budget.owners,
-            )
+    return [
+        DesiredAwsBudget(
+            gpucost_name=budget.name,
+            aws_name=AWS_BUDGET_PREFIX + budget.name,
+            limit_usd=amount,
+            tag_filters=(_tag_filter(budget),),
+            notifications=_notifications(budget),
+            owners=budget.owners,
         )
-    return desired
+        for budget, amount in budget_file.amounts_for(month)
+    ]
 
 
 def _tag_filter(budget: Budget) -> str:
@@ -204,7 +199,7 @@ class AwsBudgetSync:
             else:
                 changes.append(AwsBudgetChange("unchanged", desired.aws_name, desired=desired))
         for name in sorted(set(existing) - desired_names):
-            changes.append(AwsBudgetChange("orphaned", name, "not in the budgets file; left in place"))
+            changes.append(AwsBudgetChange("orphaned", name, ORPHANED_DETAIL))
         return AwsBudgetPlan(tuple(changes))
 
     def apply(self, plan: AwsBudgetPlan) -> None:

@@ -7,7 +7,7 @@ global registry is left alone so tests and embedders get clean state.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -53,61 +53,64 @@ class _Families(dict[str, GaugeMetricFamily | CounterMetricFamily]):
         assert isinstance(family, GaugeMetricFamily)
         return family
 
+    def declare_gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> None:
+        self[name] = GaugeMetricFamily(name, documentation, labels=list(labels))
+
 
 def _families() -> _Families:
     scope = list(names.BUDGET_SCOPE_LABELS)
     table = _Families()
-    table[names.BUDGET_USD] = GaugeMetricFamily(
+    table.declare_gauge(
         names.BUDGET_USD,
         "Budget amount in USD for the current month, per budget and scope.",
-        labels=["budget", *scope, "slack_channel"],
+        ["budget", *scope, "slack_channel"],
     )
-    table[names.BUDGET_THRESHOLD_RATIO] = GaugeMetricFamily(
+    table.declare_gauge(
         names.BUDGET_THRESHOLD_RATIO,
         "Alert thresholds of each budget as a ratio of the budget (0.8 = 80 %).",
-        labels=["budget", "threshold"],
+        ["budget", "threshold"],
     )
-    table[names.BUDGET_INFO] = GaugeMetricFamily(
+    table.declare_gauge(
         names.BUDGET_INFO,
         "Budget metadata; always 1.",
-        labels=["budget", "team", "owners", "enforce", "hard_threshold", "start_month", "end_month"],
+        ["budget", "team", "owners", "enforce", "hard_threshold", "start_month", "end_month"],
     )
-    table[names.CONFIG_VALID] = GaugeMetricFamily(
+    table.declare_gauge(
         names.CONFIG_VALID,
         "1 when the last read of the budgets file was valid, else 0 (last good budgets kept).",
     )
-    table[names.PROVIDER_UP] = GaugeMetricFamily(
+    table.declare_gauge(
         names.PROVIDER_UP,
         "1 when the last call of this provider feature succeeded, else 0.",
-        labels=["provider", "feature"],
+        ["provider", "feature"],
     )
-    table[names.CLOUD_BUDGET_SPEND_USD] = GaugeMetricFamily(
+    table.declare_gauge(
         names.CLOUD_BUDGET_SPEND_USD,
         "Spend of the cloud-side budget this month as the cloud reports it (actual or forecast).",
-        labels=["provider", "budget", "kind"],
+        ["provider", "budget", "kind"],
     )
-    table[names.PRICE_SYNC_LAST_SUCCESS] = GaugeMetricFamily(
-        names.PRICE_SYNC_LAST_SUCCESS, "Unix time of the last successful price sync.", labels=["provider"]
+    table.declare_gauge(
+        names.PRICE_SYNC_LAST_SUCCESS, "Unix time of the last successful price sync.", ["provider"]
     )
-    table[names.RECONCILIATION_RATIO] = GaugeMetricFamily(
+    table.declare_gauge(
         names.RECONCILIATION_RATIO,
         "Billed cost / gpucost estimate for the last reconciled day.",
-        labels=["provider", "scope"],
+        ["provider", "scope"],
     )
-    table[names.RECONCILIATION_DELTA_USD] = GaugeMetricFamily(
+    table.declare_gauge(
         names.RECONCILIATION_DELTA_USD,
         "Billed cost minus gpucost estimate in USD for the last reconciled day.",
-        labels=["provider", "scope"],
+        ["provider", "scope"],
     )
-    table[names.RECONCILIATION_CALIBRATION_FACTOR] = GaugeMetricFamily(
+    table.declare_gauge(
         names.RECONCILIATION_CALIBRATION_FACTOR,
         "Suggested multiplier for gpucost estimates of this scope (mean billed/estimated of final days).",
-        labels=["provider", "scope"],
+        ["provider", "scope"],
     )
-    table[names.FIXED_COST_USD_PER_MONTH] = GaugeMetricFamily(
+    table.declare_gauge(
         names.FIXED_COST_USD_PER_MONTH,
         "Fixed monthly cost to allocate over teams.",
-        labels=["name", "allocation"],
+        ["name", "allocation"],
     )
     table[names.ENFORCEMENT_ACTIONS_TOTAL] = CounterMetricFamily(
         names.ENFORCEMENT_ACTIONS_TOTAL.removesuffix("_total"),
@@ -121,10 +124,7 @@ def _fill(table: _Families, snapshot: SidecarSnapshot, month: Month) -> None:
     table.gauge(names.CONFIG_VALID).add_metric([], 1.0 if snapshot.config_valid else 0.0)
     budget_file = snapshot.budgets
     if budget_file is not None:
-        for budget in budget_file.budgets:
-            amount = budget.amount_for(month)
-            if amount is None:
-                continue
+        for budget, amount in budget_file.amounts_for(month):
             table.gauge(names.BUDGET_USD).add_metric(
                 [budget.name, *budget.scope.label_values(), budget.slack_channel], amount
             )

@@ -22,11 +22,11 @@ import math
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from gpucost.bigquery_table import BigQueryTable
 from gpucost.budgets.reconcile import ActualCosts, day_bounds
 from gpucost.errors import SourceUnavailable, UserInputError
 
@@ -61,14 +61,8 @@ _PROJECT_RE = re.compile(_PROJECT)
 _TABLE_RE = re.compile(rf"(?P<project>{_PROJECT})\.(?P<dataset>[A-Za-z0-9_]+)\.(?P<table>[A-Za-z0-9_-]+)")
 
 
-@dataclass(frozen=True, slots=True)
-class ExportTable:
-    project: str
-    dataset: str
-    table: str
-
-    def __str__(self) -> str:
-        return f"{self.project}.{self.dataset}.{self.table}"
+# The billing export table is a BigQuery table like any other; the old name stays for callers.
+ExportTable = BigQueryTable
 
 
 def parse_export_table(value: str, flag: str = TABLE_FLAG) -> ExportTable:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gpucost.budgets.plan import MANAGED_PREFIX, Action, change_line
+from gpucost.budgets.plan import MANAGED_PREFIX, ORPHANED_DETAIL, Action, change_line, render_changes
 from gpucost.budgets.spec import Budget, BudgetFile, Month
 from gpucost.errors import SourceUnavailable
 
@@ -29,6 +29,7 @@ __all__ = [
     "ThresholdRule",
     "desired_gcp_budgets",
     "gcp_call_errors",
+    "gcp_rest_client_options",
     "make_budget_client",
 ]
 
@@ -74,7 +75,7 @@ class GcpBudgetPlan:
         return [change.display_name for change in self.changes if change.action == action]
 
     def render(self) -> str:
-        return "\n".join(str(change) for change in self.changes) or "no GCP budgets in the file"
+        return render_changes(self.changes, "no GCP budgets in the file")
 
 
 def gcp_call_errors() -> tuple[type[BaseException], ...]:
@@ -96,37 +97,41 @@ def make_budget_client(
     """A REST BudgetServiceClient; credentials from Application Default Credentials unless `anonymous`."""
     from google.cloud.billing import budgets_v1
 
-    kwargs: dict[str, Any] = {"transport": "rest"}
+    return budgets_v1.BudgetServiceClient(**gcp_rest_client_options(api_endpoint, anonymous, credentials))
+
+
+def gcp_rest_client_options(api_endpoint: str | None, anonymous: bool, credentials: Any) -> dict[str, Any]:
+    """Keyword arguments of a google-cloud REST client: transport, endpoint and credentials.
+
+    Without `credentials` or `anonymous` the client finds Application Default Credentials itself.
+    """
+    options: dict[str, Any] = {"transport": "rest"}
     if api_endpoint:
-        kwargs["client_options"] = {"api_endpoint": api_endpoint}
+        options["client_options"] = {"api_endpoint": api_endpoint}
     if anonymous:
         from google.auth.credentials import AnonymousCredentials
 
-        kwargs["credentials"] = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth lacks annotations here
+        options["credentials"] = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth lacks annotations here
     elif credentials is not None:  # a key file (--gcp.credentials-file) instead of the ADC chain
-        kwargs["credentials"] = credentials
-    return budgets_v1.BudgetServiceClient(**kwargs)
+        options["credentials"] = credentials
+    return options
 
 
 def desired_gcp_budgets(
     budget_file: BudgetFile, month: Month, projects: Sequence[str] = ()
 ) -> list[DesiredGcpBudget]:
-    result: list[DesiredGcpBudget] = []
-    for budget in budget_file.budgets:
-        amount = budget.amount_for(month)
-        if amount is None:
-            continue
-        result.append(
-            DesiredGcpBudget(
-                gpucost_name=budget.name,
-                display_name=GCP_BUDGET_PREFIX + budget.name,
-                amount_usd=amount,
-                label=_label(budget),
-                projects=tuple(sorted(f"projects/{p.removeprefix('projects/')}" for p in projects)),
-                rules=_rules(budget),
-            )
+    project_names = tuple(sorted(f"projects/{p.removeprefix('projects/')}" for p in projects))
+    return [
+        DesiredGcpBudget(
+            gpucost_name=budget.name,
+            display_name=GCP_BUDGET_PREFIX + budget.name,
+            amount_usd=amount,
+            label=_label(budget),
+            projects=project_names,
+            rules=_rules(budget),
         )
-    return result
+        for budget, amount in budget_file.amounts_for(month)
+    ]
 
 
 def _label(budget: Budget) -> tuple[str, str]:
@@ -175,7 +180,7 @@ class GcpBudgetSync:
                 )
             )
         for name in sorted(set(existing) - wanted):
-            changes.append(GcpBudgetChange("orphaned", name, "not in the budgets file; left in place"))
+            changes.append(GcpBudgetChange("orphaned", name, ORPHANED_DETAIL))
         return GcpBudgetPlan(tuple(changes))
 
     def apply(self, plan: GcpBudgetPlan) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gpucost.budgets.gcp_budgets import gcp_call_errors
+from gpucost.budgets.gcp_budgets import gcp_call_errors, gcp_rest_client_options
 from gpucost.budgets.prices_file import PriceEntry
 from gpucost.errors import SourceUnavailable
 
@@ -65,16 +65,7 @@ def make_catalog_client(
 ) -> Any:
     from google.cloud import billing_v1
 
-    kwargs: dict[str, Any] = {"transport": "rest"}
-    if api_endpoint:
-        kwargs["client_options"] = {"api_endpoint": api_endpoint}
-    if anonymous:
-        from google.auth.credentials import AnonymousCredentials
-
-        kwargs["credentials"] = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth lacks annotations here
-    elif credentials is not None:  # a key file (--gcp.credentials-file) instead of the ADC chain
-        kwargs["credentials"] = credentials
-    return billing_v1.CloudCatalogClient(**kwargs)
+    return billing_v1.CloudCatalogClient(**gcp_rest_client_options(api_endpoint, anonymous, credentials))
 
 
 def parse_sku_price(sku: Any, region: str) -> SkuPrice | None:

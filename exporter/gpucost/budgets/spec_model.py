@@ -7,7 +7,7 @@ module holds the values and the queries on them (overlaps, a team's budgets and 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -169,6 +169,13 @@ class BudgetFile:
 
     def teams(self) -> tuple[str, ...]:
         return tuple(sorted({budget.scope.team for budget in self.budgets}))
+
+    def amounts_for(self, month: Month) -> Iterator[tuple[Budget, float]]:
+        """Each budget that covers `month`, with its USD amount for that month, in file order."""
+        for budget in self.budgets:
+            amount = budget.amount_for(month)
+            if amount is not None:
+                yield budget, amount
 
     def by_name(self, name: str) -> Budget | None:
         return next((budget for budget in self.budgets if budget.name == name), None)

@@ -31,11 +31,15 @@ __all__ = [
     "DATASOURCE",
     "GRID_WIDTH",
     "RUN_OWNER_KINDS",
+    "TEAMS",
     "Board",
     "Query",
     "bar_gauge_panel",
     "budget_thresholds",
+    "cost_rate_by",
+    "month_to_date_by",
     "prometheus_targets",
+    "query_panel",
     "stat_panel",
     "table_panel",
     "text_panel",
@@ -48,6 +52,8 @@ DATASOURCE = dashboard_models.DataSourceRef(type_val="prometheus", uid="${dataso
 # absent and `.*` (the All value) matches the empty string; behind Thanos or Mimir the
 # external label `cluster` selects one cluster's series, recorded ones included.
 CLUSTER = 'cluster=~"$cluster"'
+# The teams the `$team` variable selects (All is `.*`, which keeps unattributed series).
+TEAMS = f'{CLUSTER}, team=~"$team"'
 # The alert GpuJobCostAnomaly and the recorded median run cost (model_run_cost_median) count these
 # owners as runs.
 RUN_OWNER_KINDS = "Job|PyTorchJob|TFJob|MPIJob|XGBoostJob|RayJob"
@@ -96,6 +102,18 @@ def prometheus_targets(queries: Sequence[Query]) -> list[cogbuilder.Builder[Any]
     return targets
 
 
+# The SDK is untyped for mypy (ignore list): every panel builder is Any here.
+def query_panel(panel: Any, title: str, description: str, unit: str, queries: Sequence[Query]) -> Any:
+    """What every Prometheus panel sets first: its words, its unit and its queries."""
+    return (
+        panel.title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .targets(prometheus_targets(queries))
+    )
+
+
 def timeseries_panel(
     title: str,
     description: str,
@@ -108,12 +126,7 @@ def timeseries_panel(
 ) -> timeseries.Panel:
     """A time series; `bands` draws the thresholds as coloured areas behind the lines."""
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .targets(prometheus_targets(queries))
+        query_panel(timeseries.Panel(), title, description, unit, queries)
         .fill_opacity(60 if stacked else 10)
         .line_width(1)
     )
@@ -137,12 +150,7 @@ def stat_panel(
     steps: Sequence[tuple[float | None, str]] | None = None,
 ) -> stat.Panel:
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .targets(prometheus_targets(queries))
+        query_panel(stat.Panel(), title, description, unit, queries)
         .graph_mode(common_models.BigValueGraphMode.NONE)
         .color_mode(common_models.BigValueColorMode.VALUE)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
@@ -163,12 +171,7 @@ def bar_gauge_panel(
 ) -> bargauge.Panel:
     """A horizontal bar gauge, one bar per series; `links` are (title, url) data links."""
     panel = (
-        bargauge.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .targets(prometheus_targets(queries))
+        query_panel(bargauge.Panel(), title, description, unit, queries)
         .orientation(common_models.VizOrientation.HORIZONTAL)
         .display_mode(common_models.BarGaugeDisplayMode.GRADIENT)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
@@ -195,12 +198,7 @@ def table_panel(
 ) -> table.Panel:
     """A table of instant queries merged on their labels; columns `Value #A`... renamed by `renames`."""
     panel = (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .targets(prometheus_targets(queries))
+        query_panel(table.Panel(), title, description, unit, queries)
         .footer(common_builders.TableFooterOptions().show(False).reducer(["sum"]))
     )
     if len(queries) > 1:
@@ -227,6 +225,35 @@ def table_panel(
     for column, column_properties in properties.items():
         panel = panel.override_by_name(column, column_properties)
     return panel
+
+
+def cost_rate_by(label: str, series: str, description: str) -> timeseries.Panel:
+    """USD/h of the recorded cost-rate `series` summed by `label`, stacked: "Cost by model (USD/h)"."""
+    return timeseries_panel(
+        f"Cost by {label} (USD/h)",
+        description,
+        "currencyUSD",
+        [Query(f"sum by ({label}) ({series})", _legend(label))],
+        stacked=True,
+    )
+
+
+def month_to_date_by(
+    label: str, series: str, description: str, *, links: Sequence[tuple[str, str]] = ()
+) -> bargauge.Panel:
+    """Month-to-date USD of the recorded spend `series` summed by `label`, largest first."""
+    return bar_gauge_panel(
+        f"Month-to-date by {label}",
+        description,
+        "currencyUSD",
+        [Query(f"sort_desc(sum by ({label}) ({series}))", _legend(label), instant=True)],
+        links=links,
+    )
+
+
+def _legend(label: str) -> str:
+    """The legend template of one label: `{{team}}`."""
+    return "{{" + label + "}}"
 
 
 def text_panel(title: str, markdown: str) -> text.Panel:

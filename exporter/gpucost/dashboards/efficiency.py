@@ -7,11 +7,11 @@ from grafana_foundation_sdk.models import heatmap as heatmap_models
 
 from gpucost.dashboards.common import (
     CLUSTER,
-    DATASOURCE,
+    TEAMS,
     Board,
     Query,
     bar_gauge_panel,
-    prometheus_targets,
+    query_panel,
     table_panel,
     timeseries_panel,
 )
@@ -20,29 +20,27 @@ from gpucost.dashboards.tables import DEFAULT_RATE_WINDOW
 __all__ = ["UID", "build"]
 
 UID = "gpucost-efficiency"
-TEAMS = f'{CLUSTER}, team=~"$team"'
 IDLE_COMPONENT = 'component="idle"'
 IDLE_SINCE = f'max by (namespace, pod, team) (ALERTS_FOR_STATE{{{TEAMS}, alertname="GpuIdleWaste"}})'
 
 
 def _utilization_heatmap() -> heatmap.Panel:
     return (
-        heatmap.Panel()
-        .title("GPU utilization by node and GPU")
-        .description(
+        query_panel(
+            heatmap.Panel(),
+            "GPU utilization by node and GPU",
             "One row per GPU (node / GPU index), coloured by gpucost_gpu_utilization_ratio: the fraction of each "
-            "sampling interval the device was busy, as NVML reports it. Dark rows are GPUs paid for and not used."
+            "sampling interval the device was busy, as NVML reports it. Dark rows are GPUs paid for and not used.",
+            "percentunit",
+            [
+                Query(
+                    f"max by (node, gpu) (gpucost_gpu_utilization_ratio{{{CLUSTER}}}"
+                    " * on (node, uuid) group_left (gpu)"
+                    f" max by (node, uuid, gpu) (gpucost_gpu_info{{{CLUSTER}}}))",
+                    "{{node}} / GPU {{gpu}}",
+                )
+            ],
         )
-        .unit("percentunit")
-        .datasource(DATASOURCE)
-        .targets(prometheus_targets([
-            Query(
-                f"max by (node, gpu) (gpucost_gpu_utilization_ratio{{{CLUSTER}}}"
-                " * on (node, uuid) group_left (gpu)"
-                f" max by (node, uuid, gpu) (gpucost_gpu_info{{{CLUSTER}}}))",
-                "{{node}} / GPU {{gpu}}",
-            )
-        ]))
         .calculate(False)
         .color(
             heatmap.HeatmapColorOptions()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from gpucost.dashboards.common import (
     CLUSTER,
+    TEAMS,
     Board,
     Query,
-    bar_gauge_panel,
+    cost_rate_by,
+    month_to_date_by,
     stat_panel,
     table_panel,
     timeseries_panel,
@@ -16,7 +18,6 @@ from gpucost.dashboards.tables import BUDGET_BANDS, DEFAULT_RATE_WINDOW, budget_
 __all__ = ["UID", "build"]
 
 UID = "gpucost-overview"
-TEAMS = f'{CLUSTER}, team=~"$team"'
 MODELS = f'{TEAMS}, model=~"$model"'
 NAMESPACES = f'{TEAMS}, namespace=~"$namespace"'
 UNATTRIBUTED = f'{CLUSTER}, team=""'
@@ -115,47 +116,39 @@ def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
     )
     board.row("By team and model")
     board.add(
-        timeseries_panel(
-            "Cost by team (USD/h)",
+        cost_rate_by(
+            "team",
+            rec.select("team_cost_rate", TEAMS),
             f"Attributed GPU cost per hour of each team, stacked: {rec('team_cost_rate')} "
             "(active + idle cost of the pods the team's GPUs ran). An empty team is unattributed spend.",
-            "currencyUSD",
-            [Query(f"sum by (team) ({rec.select('team_cost_rate', TEAMS)})", "{{team}}")],
-            stacked=True,
         ),
         w=14, h=8,
     )
     board.add(
-        bar_gauge_panel(
-            "Month-to-date by team",
+        month_to_date_by(
+            "team",
+            rec.select("team_spend_month_to_date", TEAMS),
             f"Month-to-date spend of each team ({rec('team_spend_month_to_date')}), largest first. "
             "Click a bar for the team's budget dashboard.",
-            "currencyUSD",
-            [Query(f"sort_desc(sum by (team) ({rec.select('team_spend_month_to_date', TEAMS)}))", "{{team}}",
-                   instant=True)],
             links=(TEAM_LINK,),
         ),
         w=10, h=8,
     )
     board.add(
-        timeseries_panel(
-            "Cost by model (USD/h)",
+        cost_rate_by(
+            "model",
+            rec.select("team_model_cost_rate", MODELS),
             "Attributed GPU cost per hour of each model of the selected teams, stacked: "
             f"{rec('team_model_cost_rate')} summed by model.",
-            "currencyUSD",
-            [Query(f"sum by (model) ({rec.select('team_model_cost_rate', MODELS)})", "{{model}}")],
-            stacked=True,
         ),
         w=14, h=8,
     )
     board.add(
-        bar_gauge_panel(
-            "Month-to-date by model",
+        month_to_date_by(
+            "model",
+            rec.select("team_model_spend_month_to_date", MODELS),
             f"Month-to-date spend of each model of the selected teams ({rec('team_model_spend_month_to_date')} "
             "summed by model), largest first.",
-            "currencyUSD",
-            [Query(f"sort_desc(sum by (model) ({rec.select('team_model_spend_month_to_date', MODELS)}))",
-                   "{{model}}", instant=True)],
         ),
         w=10, h=8,
     )

@@ -8,7 +8,7 @@ plus lever="combined", all levers compounded.
 from __future__ import annotations
 
 from gpucost.dashboards.common import (
-    CLUSTER,
+    TEAMS,
     Board,
     Query,
     bar_gauge_panel,
@@ -22,7 +22,6 @@ from gpucost.scorecard.collector import COMBINED_LEVER, SAVINGS_METRIC
 __all__ = ["UID", "build"]
 
 UID = "gpucost-savings"
-TEAMS = f'{CLUSTER}, team=~"$team"'
 # Each lever alone, and all of them compounded: never add the two up.
 LEVERS = f'{SAVINGS_METRIC}{{{TEAMS}, lever!="{COMBINED_LEVER}"}}'
 COMBINED = f'{SAVINGS_METRIC}{{{TEAMS}, lever="{COMBINED_LEVER}"}}'

@@ -8,6 +8,8 @@ from gpucost.dashboards.common import (
     Board,
     Query,
     bar_gauge_panel,
+    cost_rate_by,
+    month_to_date_by,
     stat_panel,
     table_panel,
     timeseries_panel,
@@ -112,43 +114,35 @@ def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
     )
     board.row("Where the money goes")
     board.add(
-        timeseries_panel(
-            "Cost by model (USD/h)",
+        cost_rate_by(
+            "model",
+            rec.select("team_model_cost_rate", MODELS),
             f"The team's attributed GPU cost per hour by model, stacked ({rec('team_model_cost_rate')}).",
-            "currencyUSD",
-            [Query(f"sum by (model) ({rec.select('team_model_cost_rate', MODELS)})", "{{model}}")],
-            stacked=True,
         ),
         w=8, h=8,
     )
     board.add(
-        bar_gauge_panel(
-            "Month-to-date by model",
+        month_to_date_by(
+            "model",
+            rec.select("team_model_spend_month_to_date", MODELS),
             f"The team's month-to-date spend by model ({rec('team_model_spend_month_to_date')}).",
-            "currencyUSD",
-            [Query(f"sort_desc(sum by (model) ({rec.select('team_model_spend_month_to_date', MODELS)}))",
-                   "{{model}}", instant=True)],
         ),
         w=4, h=8,
     )
     board.add(
-        timeseries_panel(
-            "Cost by namespace (USD/h)",
+        cost_rate_by(
+            "namespace",
+            rec.select("namespace_team_cost_rate", NAMESPACES),
             "The team's attributed GPU cost per hour by namespace, stacked "
             f"({rec('namespace_team_cost_rate')}).",
-            "currencyUSD",
-            [Query(f"sum by (namespace) ({rec.select('namespace_team_cost_rate', NAMESPACES)})", "{{namespace}}")],
-            stacked=True,
         ),
         w=8, h=8,
     )
     board.add(
-        bar_gauge_panel(
-            "Month-to-date by namespace",
+        month_to_date_by(
+            "namespace",
+            rec.select("namespace_team_spend_month_to_date", NAMESPACES),
             f"The team's month-to-date spend by namespace ({rec('namespace_team_spend_month_to_date')}).",
-            "currencyUSD",
-            [Query(f"sort_desc(sum by (namespace) ({rec.select('namespace_team_spend_month_to_date', NAMESPACES)}))",
-                   "{{namespace}}", instant=True)],
         ),
         w=4, h=8,
     )

@@ -17,9 +17,9 @@ import io
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from gpucost.bigquery_table import BigQueryTable
 from gpucost.errors import SourceUnavailable, UserInputError
 from gpucost.finance.rows import COLUMNS, CostRow
 
@@ -49,20 +49,6 @@ class SinkUnavailable(SourceUnavailable):
     def __init__(self, flag: str, value: str, problem: str) -> None:
         self.flag = flag
         super().__init__(f"{flag} {value}: {problem}")
-
-
-@dataclass(frozen=True, slots=True)
-class BigQueryTable:
-    project: str
-    dataset: str
-    table: str
-
-    def __str__(self) -> str:
-        return f"{self.project}.{self.dataset}.{self.table}"
-
-    def partition(self, day: dt.date) -> str:
-        """The partition decorator of `day`: `project.dataset.table$YYYYMMDD`."""
-        return f"{self}${day:%Y%m%d}"
 
 
 def parse_table(value: str) -> BigQueryTable:

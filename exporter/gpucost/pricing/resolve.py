@@ -22,10 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gpucost.model import PriceQuote, PricingKind
-from gpucost.pricing.catalog import Catalog, Cloud
+from gpucost.pricing.catalog import Catalog, CatalogInstanceType, Cloud
 from gpucost.pricing.node_labels import CapacityType
-from gpucost.pricing.overrides import OverridePrices
-from gpucost.pricing.settings import PricingSettings
+from gpucost.pricing.overrides import OverridePrice, OverridePrices
+from gpucost.pricing.settings import InstanceTypePrice, PricingSettings
 
 __all__ = ["RESOLUTION_ORDER", "NodeFacts", "Resolution", "Resolver"]
 
@@ -74,6 +74,24 @@ class _NodePrice:
     as_of: str
 
 
+def _user_price(
+    entry: InstanceTypePrice | OverridePrice,
+    catalog_entry: CatalogInstanceType | None,
+    gpu_model: str,
+    source: str,
+    as_of: str,
+) -> _NodePrice:
+    """A price the user set (config or overrides file); GPU count and model it leaves out come from the catalog."""
+    return _NodePrice(
+        on_demand=entry.on_demand_usd_per_hour,
+        spot=entry.spot_usd_per_hour,
+        gpu_count=entry.gpu_count or (catalog_entry.gpu_count if catalog_entry else None),
+        gpu_model=entry.gpu_model or (catalog_entry.gpu_model if catalog_entry else gpu_model),
+        source=source,
+        as_of=as_of,
+    )
+
+
 class Resolver:
     """Applies the resolution order; pure apart from reading the current overrides through a callable."""
 
@@ -95,14 +113,7 @@ class Resolver:
             settings.instance_types.get(node.instance_type.casefold()) if node.instance_type else None
         )
         if configured is not None:
-            listed = _NodePrice(
-                on_demand=configured.on_demand_usd_per_hour,
-                spot=configured.spot_usd_per_hour,
-                gpu_count=configured.gpu_count or (catalog_entry.gpu_count if catalog_entry else None),
-                gpu_model=configured.gpu_model or (catalog_entry.gpu_model if catalog_entry else gpu_model),
-                source=f"config {settings.config_file}".strip(),
-                as_of="",
-            )
+            listed = _user_price(configured, catalog_entry, gpu_model, f"config {settings.config_file}".strip(), "")
             return self._from_node_price("config-instance-type", listed, node, gpus_on_node)
         if gpu_model in settings.gpu_models:
             price = settings.gpu_models[gpu_model]
@@ -116,14 +127,7 @@ class Resolver:
         if node.cloud is not None and node.instance_type and node.region:
             override = self._overrides().get(node.cloud, node.region, node.instance_type)
             if override is not None:
-                listed = _NodePrice(
-                    on_demand=override.on_demand_usd_per_hour,
-                    spot=override.spot_usd_per_hour,
-                    gpu_count=override.gpu_count or (catalog_entry.gpu_count if catalog_entry else None),
-                    gpu_model=override.gpu_model or (catalog_entry.gpu_model if catalog_entry else gpu_model),
-                    source=override.source,
-                    as_of=override.as_of,
-                )
+                listed = _user_price(override, catalog_entry, gpu_model, override.source, override.as_of)
                 return self._from_node_price("overrides-file", listed, node, gpus_on_node)
         missing = self._describe_missing(node, catalog_entry is not None)
         if catalog_entry is not None:

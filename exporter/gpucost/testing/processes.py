@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -115,24 +115,34 @@ class ChildProcess:
 
     def wait_ready(self, path: str, timeout: float, ok: Sequence[int] = (200,)) -> None:
         """Wait until GET url+path answers one of `ok`; StartupFailed with the log tail when not."""
+
+        def not_ready() -> str:
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=2) as response:
+                    return "" if response.status in ok else f"HTTP {response.status}"
+            except urllib.error.HTTPError as err:
+                return "" if err.code in ok else f"HTTP {err.code}"
+            except OSError as err:
+                return str(err)
+
+        self.wait_until(not_ready, self.url + path, timeout, interval=0.2)
+
+    def wait_until(self, not_ready: Callable[[], str], where: str, timeout: float, *, interval: float) -> None:
+        """Poll `not_ready` (why the child is not ready yet, "" once it is) until `timeout` passes.
+
+        StartupFailed with the log tail when the child exits first or the time runs out.
+        """
         deadline = time.monotonic() + timeout
         last_error = "no answer"
         while time.monotonic() < deadline:
             if not self.alive():
                 raise StartupFailed(f"{self.name} exited while starting; its log ({self.log_path}):\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=2) as response:
-                    if response.status in ok:
-                        return
-            except urllib.error.HTTPError as err:
-                if err.code in ok:
-                    return
-                last_error = f"HTTP {err.code}"
-            except OSError as err:
-                last_error = str(err)
-            time.sleep(0.2)
+            last_error = not_ready()
+            if not last_error:
+                return
+            time.sleep(interval)
         raise StartupFailed(
-            f"{self.name} not ready on {self.url}{path} after {timeout:.0f}s ({last_error}); "
+            f"{self.name} not ready on {where} after {timeout:.0f}s ({last_error}); "
             f"its log ({self.log_path}):\n{self.log_tail()}"
         )
 

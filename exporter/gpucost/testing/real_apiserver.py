@@ -29,7 +29,7 @@ from typing import Any, Self
 
 import yaml
 
-from gpucost.testing.processes import StartupFailed, free_port
+from gpucost.testing.processes import free_port
 from gpucost.testing.real_apiserver_client import ApiError, KubeClient
 from gpucost.testing.real_apiserver_pki import Pki, make_pki
 from gpucost.testing.servers import REPO_ROOT, ManagedProcess
@@ -197,26 +197,17 @@ class RealApiServer:
 
     def _wait_ready(self) -> None:
         assert self.apiserver is not None
-        deadline = time.monotonic() + _READY_TIMEOUT
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if not self.apiserver.alive():
-                raise StartupFailed(
-                    f"kube-apiserver exited while starting; its log ({self.apiserver.log_path}):\n"
-                    f"{self.apiserver.log_tail()}"
-                )
+
+        def not_ready() -> str:
             try:
-                if self.admin.request("GET", "/readyz") == "ok":
-                    return
+                answer = self.admin.request("GET", "/readyz")
             except ApiError as err:
-                last = f"HTTP {err.status}"
+                return f"HTTP {err.status}"
             except OSError as err:
-                last = str(err)
-            time.sleep(0.5)
-        raise StartupFailed(
-            f"kube-apiserver not ready on {self.url}/readyz after {_READY_TIMEOUT:.0f}s ({last}); "
-            f"its log ({self.apiserver.log_path}):\n{self.apiserver.log_tail()}"
-        )
+                return str(err)
+            return "" if answer == "ok" else f"readyz said {answer!r}"
+
+        self.apiserver.wait_until(not_ready, f"{self.url}/readyz", _READY_TIMEOUT, interval=0.5)
 
     def restart_apiserver(self) -> float:
         """Stop kube-apiserver (SIGTERM, then kill) and start it again on the same port and etcd.
