@@ -3,73 +3,29 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
 
 from gpucost.attribution import (
-    AllocationProvider,
-    AllocationView,
-    MetadataProvider,
+    Providers,
+    ScenarioAllocationProvider,
+    ScenarioMetadataProvider,
+    ScenarioPidOwners,
     StaticAllocationProvider,
     StaticMetadataProvider,
 )
 from gpucost.config import ExporterConfig, node_name_from_env, parse_listen_address
 from gpucost.errors import ConfigError
-from gpucost.model import DeviceAllocation, GpuDevice, NodeInfo, PodMeta
+from gpucost.model import DeviceAllocation, NodeInfo, PodMeta
 from gpucost.pricing.book import PriceBook
-from gpucost.pricing.settings import parse_pricing_settings
 from gpucost.sampler import GpuSource, Sampler, SamplerSettings
 from gpucost.server import ExporterServer, load_web_config
 from gpucost.sources.gpu_backend import make_backend
-from gpucost.sources.simulated import ScenarioAllocationSource, SimulatedGpuBackend
-from gpucost.sources.workload_labels import (
-    DEFAULT_WORKLOAD_LABEL_CONFIG,
-    WorkloadLabelMapper,
-    parse_workload_label_config,
-)
+from gpucost.sources.simulated import SimulatedGpuBackend
+from gpucost.sources.workload_labels import WorkloadLabelMapper
 from gpucost.state import StateFile, StateFileLocked
 
 __all__ = ["Exporter", "build_exporter"]
 
 log = logging.getLogger("gpucost.app")
-
-
-class ScenarioAllocationProvider:
-    """Allocations straight from the simulated node's timeline (no Kubernetes)."""
-
-    name = "scenario"
-
-    def __init__(self, source: ScenarioAllocationSource) -> None:
-        self._source = source
-        self._view = AllocationView()
-
-    def refresh(self, devices: Sequence[GpuDevice], now: float) -> None:
-        self._view = AllocationView(tuple(self._source.allocations()))
-
-    def current(self) -> AllocationView:
-        return self._view
-
-
-class ScenarioMetadataProvider:
-    name = "scenario"
-
-    def __init__(self, source: ScenarioAllocationSource) -> None:
-        self._source = source
-        self._pods: dict[tuple[str, str], PodMeta] = {}
-
-    def refresh(self, now: float) -> None:
-        self._pods = {(p.namespace, p.pod): p for p in self._source.pods()}
-
-    def pod(self, namespace: str, pod: str) -> PodMeta | None:
-        return self._pods.get((namespace, pod))
-
-    def namespace_labels(self, namespace: str) -> Mapping[str, str]:
-        return {}
-
-    def node(self) -> NodeInfo:
-        return self._source.node_info()
-
-    def pid_to_pod_uid(self) -> Callable[[int], str | None] | None:
-        return self._source.pid_to_pod_uid
 
 
 class Exporter:
@@ -92,16 +48,15 @@ class Exporter:
         log.info("SIGHUP: price overrides %s", "reloaded" if changed else "unchanged")
 
 
-def _providers(
-    config: ExporterConfig, backend: GpuSource
-) -> tuple[AllocationProvider, MetadataProvider]:
+def _providers(config: ExporterConfig, backend: GpuSource) -> Providers:
     if config.kubernetes.enabled:
         from gpucost.kube import kubernetes_providers
 
         return kubernetes_providers(config, backend)
     if isinstance(backend, SimulatedGpuBackend) and not config.static_allocations:
         source = backend.allocation_source()
-        return ScenarioAllocationProvider(source), ScenarioMetadataProvider(source)
+        return Providers(ScenarioAllocationProvider(source), ScenarioMetadataProvider(source),
+                         ScenarioPidOwners(source))
     allocations: list[DeviceAllocation] = [s.allocation for s in config.static_allocations]
     pods = {}
     for static in config.static_allocations:
@@ -111,7 +66,7 @@ def _providers(
     node = NodeInfo(node_name_from_env(config), {})
     if isinstance(backend, SimulatedGpuBackend):
         node = backend.allocation_source().node_info()
-    return StaticAllocationProvider(allocations), StaticMetadataProvider(list(pods.values()), node)
+    return Providers(StaticAllocationProvider(allocations), StaticMetadataProvider(list(pods.values()), node))
 
 
 def _locked_state_file(config: ExporterConfig, node_name: str) -> StateFile | None:
@@ -131,18 +86,12 @@ def _locked_state_file(config: ExporterConfig, node_name: str) -> StateFile | No
 
 def build_exporter(config: ExporterConfig) -> Exporter:
     """Build everything; raises ConfigError for user errors and OSError when the port is taken."""
-    pricing = parse_pricing_settings(config.pricing_raw, config.file)
-    prices = PriceBook.from_settings(pricing)
-    label_config = (
-        DEFAULT_WORKLOAD_LABEL_CONFIG
-        if config.workload_labels_raw is None
-        else parse_workload_label_config(config.workload_labels_raw, config.file)
-    )
+    prices = PriceBook.from_settings(config.pricing)
     web = load_web_config(config.web_config_file) if config.web_config_file else None
     backend = make_backend(config.nvml_backend, config.scenario_file or None, config.simulate_speed)
-    allocations, metadata = _providers(config, backend)
+    providers = _providers(config, backend)
     settings = SamplerSettings(
-        workload_label_names=label_config.label_names,
+        workload_label_names=config.workload_labels.label_names,
         sample_interval_seconds=config.sample_interval_seconds,
         checkpoint_interval_seconds=config.checkpoint_interval_seconds,
         retention_seconds=config.retention_seconds,
@@ -150,8 +99,9 @@ def build_exporter(config: ExporterConfig) -> Exporter:
     )
     # The node name before the first API server answer: the metadata provider's (scenario, static)
     # or the configured one ($NODE_NAME); the checkpoint is refused when written on another node.
-    state = _locked_state_file(config, metadata.node().name or node_name_from_env(config))
-    sampler = Sampler(settings, backend, allocations, metadata, prices, WorkloadLabelMapper(label_config), state)
+    state = _locked_state_file(config, providers.metadata.node().name or node_name_from_env(config))
+    sampler = Sampler(settings, backend, providers.allocations, providers.metadata, prices,
+                      WorkloadLabelMapper(config.workload_labels), state, pid_owners=providers.pid_owners)
     host, port = parse_listen_address(config.listen_address)
     try:
         server = ExporterServer(host, port, sampler.snapshot, sampler.readiness_problems,

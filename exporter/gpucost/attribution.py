@@ -1,19 +1,25 @@
-"""Where allocations and pod metadata come from: the seams the sampler reads.
+"""Where allocations, pod metadata and process owners come from: the seams the sampler reads.
 
-Three providers implement the same two small protocols:
+Three sets of providers implement the same small protocols:
 - static: allocations declared in the config file (no Kubernetes);
 - scenario: the simulated node's timeline (tests and the demo);
-- kubernetes: kubelet pod-resources + API server (`gpucost.kube`).
+- kubernetes: kubelet pod-resources + API server (`gpucost.kube`), and the
+  host's /proc for process owners (`gpucost.sources.procfs`).
+
+Each provider's `name` is the health collector its step reports under, taken
+from `gpucost.sources.registry`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from gpucost.engine.edges import AllocationEpisode
-from gpucost.model import DeviceAllocation, GpuDevice, NodeInfo, PodMeta, SharingMode
+from gpucost.model import DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta, SharingMode
+from gpucost.sources.registry import METADATA, PROCFS, SCENARIO, STATIC
+from gpucost.sources.simulated import ScenarioAllocationSource
 from gpucost.sources.truncation import TruncationCounts, zero_counts
 
 __all__ = [
@@ -21,9 +27,15 @@ __all__ = [
     "AllocationProvider",
     "AllocationView",
     "MetadataProvider",
+    "PidOwners",
+    "Providers",
+    "ScenarioAllocationProvider",
+    "ScenarioMetadataProvider",
+    "ScenarioPidOwners",
     "StaticAllocationProvider",
     "StaticMetadataProvider",
     "TruncationReporter",
+    "pod_busy_by_device",
     "truncation_counts",
 ]
 
@@ -63,7 +75,7 @@ class AllocationHistory(Protocol):
 
 
 class MetadataProvider(Protocol):
-    """Pod labels, namespace labels, the node's labels and pid ownership."""
+    """Pod labels, namespace labels and the node's labels."""
 
     name: str
 
@@ -75,7 +87,46 @@ class MetadataProvider(Protocol):
 
     def node(self) -> NodeInfo: ...
 
-    def pid_to_pod_uid(self) -> Callable[[int], str | None] | None: ...
+
+class PidOwners(Protocol):
+    """Which pod each host process runs in: the sampler asks once per tick, for the pids it just sampled.
+
+    Raises only when the lookup itself broke; a process that is gone or in no
+    pod is simply left out of the answer.
+    """
+
+    name: str
+
+    def pod_uids(self, pids: Collection[int]) -> Mapping[int, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Providers:
+    """The sources behind one exporter: who holds what, their labels, and (optionally) process owners."""
+
+    allocations: AllocationProvider
+    metadata: MetadataProvider
+    pid_owners: PidOwners | None = None
+
+
+def pod_busy_by_device(
+    samples: Mapping[str, GpuSample], owners: Mapping[int, str]
+) -> dict[str, dict[str, float]]:
+    """Each device's busy fraction per pod UID, summed over the pod's processes.
+
+    Only devices that reported per-process utilization appear: the engine splits
+    the others by share.  A process whose pod is unknown counts for no one.
+    """
+    busy: dict[str, dict[str, float]] = {}
+    for uuid, sample in samples.items():
+        if not sample.process_utilization:
+            continue
+        by_pod = busy.setdefault(uuid, {})
+        for pid, utilization in sample.process_utilization.items():
+            owner = owners.get(pid)
+            if owner is not None:
+                by_pod[owner] = by_pod.get(owner, 0.0) + utilization
+    return busy
 
 
 @runtime_checkable
@@ -99,7 +150,7 @@ def truncation_counts(*providers: object) -> dict[tuple[str, str], int]:
 
 
 class StaticAllocationProvider:
-    name = "static"
+    name = STATIC.collector
 
     def __init__(self, allocations: Sequence[DeviceAllocation]) -> None:
         self._view = AllocationView(tuple(allocations))
@@ -114,7 +165,7 @@ class StaticAllocationProvider:
 class StaticMetadataProvider:
     """Labels declared in the config file, keyed by (namespace, pod)."""
 
-    name = "static"
+    name = METADATA.collector
 
     def __init__(self, pods: Sequence[PodMeta], node: NodeInfo) -> None:
         self._pods = {(p.namespace, p.pod): p for p in pods}
@@ -132,5 +183,51 @@ class StaticMetadataProvider:
     def node(self) -> NodeInfo:
         return self._node
 
-    def pid_to_pod_uid(self) -> Callable[[int], str | None] | None:
-        return None
+
+class ScenarioAllocationProvider:
+    """Allocations straight from the simulated node's timeline (no Kubernetes)."""
+
+    name = SCENARIO.collector
+
+    def __init__(self, source: ScenarioAllocationSource) -> None:
+        self._source = source
+        self._view = AllocationView()
+
+    def refresh(self, devices: Sequence[GpuDevice], now: float) -> None:
+        self._view = AllocationView(tuple(self._source.allocations()))
+
+    def current(self) -> AllocationView:
+        return self._view
+
+
+class ScenarioMetadataProvider:
+    name = METADATA.collector
+
+    def __init__(self, source: ScenarioAllocationSource) -> None:
+        self._source = source
+        self._pods: dict[tuple[str, str], PodMeta] = {}
+
+    def refresh(self, now: float) -> None:
+        self._pods = {(p.namespace, p.pod): p for p in self._source.pods()}
+
+    def pod(self, namespace: str, pod: str) -> PodMeta | None:
+        return self._pods.get((namespace, pod))
+
+    def namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        return {}
+
+    def node(self) -> NodeInfo:
+        return self._source.node_info()
+
+
+class ScenarioPidOwners:
+    """The scenario's processes, standing in for the host's /proc (so it reports as `procfs`)."""
+
+    name = PROCFS.collector
+
+    def __init__(self, source: ScenarioAllocationSource) -> None:
+        self._source = source
+
+    def pod_uids(self, pids: Collection[int]) -> Mapping[int, str]:
+        owners = {pid: self._source.pid_to_pod_uid(pid) for pid in pids}
+        return {pid: uid for pid, uid in owners.items() if uid is not None}

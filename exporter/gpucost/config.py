@@ -8,7 +8,7 @@ runs the same validation without starting anything.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,12 @@ from gpucost.durations import DurationError, parse_duration
 from gpucost.errors import ConfigError
 from gpucost.kubeconfig_check import check_kubeconfig, check_pod_resources_socket
 from gpucost.model import ContainerRef, DeviceAllocation
+from gpucost.pricing.settings import PricingSettings, parse_pricing_settings
+from gpucost.sources.workload_labels import (
+    DEFAULT_WORKLOAD_LABEL_CONFIG,
+    WorkloadLabelConfig,
+    parse_workload_label_config,
+)
 from gpucost.yamlfields import (
     child_path,
     load_yaml_file,
@@ -86,8 +92,8 @@ class ExporterConfig:
     state_file: str = DEFAULT_STATE_FILE
     log_level: str = "info"
     log_format: str = "logfmt"
-    pricing_raw: Mapping[str, Any] = field(default_factory=dict)
-    workload_labels_raw: Mapping[str, Any] | None = None
+    pricing: PricingSettings = field(default_factory=PricingSettings)
+    workload_labels: WorkloadLabelConfig = DEFAULT_WORKLOAD_LABEL_CONFIG
     static_allocations: tuple[StaticAllocation, ...] = ()
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
 
@@ -229,7 +235,9 @@ def parse_config(raw: object, file: str) -> ExporterConfig:
     workload_labels = top.get("workload_labels")
     if workload_labels is not None and not isinstance(workload_labels, Mapping):
         raise ConfigError(file, "workload_labels", workload_labels, "must be a mapping")
-    config = ExporterConfig(
+    # Arguments are evaluated in order, so the first error reported stays the same: other modules'
+    # sections (pricing, workload_labels) are parsed last, once, and kept typed.
+    return ExporterConfig(
         file=file,
         listen_address=listen,
         telemetry_path=telemetry_path,
@@ -244,34 +252,12 @@ def parse_config(raw: object, file: str) -> ExporterConfig:
         state_file=optional_str(top, "state_file", file, "") or DEFAULT_STATE_FILE,
         log_level=optional_str(log, "level", file, "log", choices=("debug", "info", "warn", "error")) or "info",
         log_format=optional_str(log, "format", file, "log", choices=("logfmt", "json")) or "logfmt",
-        pricing_raw=dict(pricing),
-        workload_labels_raw=dict(workload_labels) if workload_labels is not None else None,
         static_allocations=_static_allocations(top.get("allocations"), file),
         kubernetes=_kubernetes(top, file),
+        pricing=parse_pricing_settings(dict(pricing), file),
+        workload_labels=parse_workload_label_config(
+            dict(workload_labels) if workload_labels is not None else None, file),
     )
-    _validate_sections(config)
-    return config
-
-
-def _validate_sections(config: ExporterConfig) -> None:
-    """Sections owned by other modules validate themselves (same error style)."""
-    validators: list[Callable[[ExporterConfig], object]] = [_pricing_settings, _workload_label_config]
-    for validate in validators:
-        validate(config)
-
-
-def _pricing_settings(config: ExporterConfig) -> object:
-    from gpucost.pricing.settings import parse_pricing_settings
-
-    return parse_pricing_settings(config.pricing_raw, config.file)
-
-
-def _workload_label_config(config: ExporterConfig) -> object:
-    from gpucost.sources.workload_labels import DEFAULT_WORKLOAD_LABEL_CONFIG, parse_workload_label_config
-
-    if config.workload_labels_raw is None:
-        return DEFAULT_WORKLOAD_LABEL_CONFIG
-    return parse_workload_label_config(config.workload_labels_raw, config.file)
 
 
 def load_config_file(path: str) -> ExporterConfig:

@@ -1,15 +1,16 @@
-"""Kubernetes attribution: kubelet pod-resources for who holds what, the API server for labels.
+"""Kubernetes attribution: kubelet pod-resources for who holds what, the API server for labels,
+and (with `per_process`) the host's /proc for which pod each GPU process runs in.
 
 Imported only when `kubernetes.enabled` is set, so the exporter without
-Kubernetes never pays for the `kubernetes` client or gRPC.
+Kubernetes never pays for lightkube or gRPC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from gpucost.attribution import AllocationProvider, MetadataProvider
+from gpucost.attribution import Providers
 from gpucost.config import ExporterConfig
 from gpucost.errors import ConfigError, SourceUnavailable
 from gpucost.model import NodeInfo, PodMeta
@@ -19,9 +20,9 @@ from gpucost.sources.kept_metadata import KeptKeys
 from gpucost.sources.podresources.client import PodResourcesClient
 from gpucost.sources.podresources.provider import PodResourcesAllocationProvider
 from gpucost.sources.podresources.source import PodResourcesSource
-from gpucost.sources.procfs import pod_uid_for_pid
+from gpucost.sources.procfs import ProcfsPidOwners
+from gpucost.sources.registry import APISERVER
 from gpucost.sources.truncation import TruncationCounts
-from gpucost.sources.workload_labels import DEFAULT_WORKLOAD_LABEL_CONFIG, parse_workload_label_config
 
 __all__ = ["ApiServerMetadataProvider", "kubernetes_providers"]
 
@@ -36,7 +37,7 @@ class _Kept:
 
 
 class ApiServerMetadataProvider:
-    """Pod, namespace and node labels from the API server watch; pids through the host's /proc.
+    """Pod, namespace and node labels from the API server watch.
 
     The API server forgets a pod on its DELETE event, but the kubelet may list
     it, and the sampler book its cost, for a while after.  So the metadata last
@@ -48,14 +49,10 @@ class ApiServerMetadataProvider:
     namespace none of whose pods is live any more are kept the same way.
     """
 
-    name = "kubernetes"
+    name = APISERVER.collector
 
-    def __init__(
-        self, source: ApiServerSource, host_proc: str, per_process: bool, retention_seconds: float = 600.0
-    ) -> None:
+    def __init__(self, source: ApiServerSource, retention_seconds: float = 600.0) -> None:
         self._source = source
-        self._host_proc = host_proc
-        self._per_process = per_process
         self._retention_seconds = retention_seconds
         self._started = False
         self._last_node = NodeInfo()
@@ -140,12 +137,6 @@ class ApiServerMetadataProvider:
     def pod_uids(self) -> Mapping[tuple[str, str], str]:
         return {(p.namespace, p.pod): p.uid for p in self._source.pods()}
 
-    def pid_to_pod_uid(self) -> Callable[[int], str | None] | None:
-        if not self._per_process:
-            return None
-        proc = self._host_proc
-        return lambda pid: pod_uid_for_pid(pid, proc)
-
     def stop(self) -> None:
         if self._started:
             self._source.stop()
@@ -155,23 +146,16 @@ def _earlier(first: float | None, second: float | None) -> bool:
     return first is not None and (second is None or first < second)
 
 
-def kubernetes_providers(config: ExporterConfig, backend: GpuSource) -> tuple[AllocationProvider, MetadataProvider]:
+def kubernetes_providers(config: ExporterConfig, backend: GpuSource) -> Providers:
     k8s = config.kubernetes
     node_name = resolve_node_name(k8s.node_name or None)
     if not node_name:
         raise ConfigError(config.file or "--kubernetes.node-name", "kubernetes.node_name", "",
                           "is required with Kubernetes attribution (or set NODE_NAME from the downward API)")
-    # Keep only the pod and namespace labels/annotations the workload-label mapping reads.
-    label_config = (
-        DEFAULT_WORKLOAD_LABEL_CONFIG
-        if config.workload_labels_raw is None
-        else parse_workload_label_config(config.workload_labels_raw, config.file)
-    )
     metadata = ApiServerMetadataProvider(
+        # Keep only the pod and namespace labels/annotations the workload-label mapping reads.
         ApiServerSource(node_name, kubeconfig=k8s.kubeconfig or None,
-                        kept_keys=KeptKeys.for_workload_labels(label_config)),
-        k8s.host_proc,
-        k8s.per_process,
+                        kept_keys=KeptKeys.for_workload_labels(config.workload_labels)),
         retention_seconds=config.retention_seconds,
     )
     socket = k8s.pod_resources_socket
@@ -188,4 +172,5 @@ def kubernetes_providers(config: ExporterConfig, backend: GpuSource) -> tuple[Al
         pod_uids=metadata.pod_uids,
     )
     del backend
-    return allocations, metadata
+    pid_owners = ProcfsPidOwners(k8s.host_proc) if k8s.per_process else None
+    return Providers(allocations, metadata, pid_owners)

@@ -1,8 +1,11 @@
 """The sampling loop: gather every source once per tick, run the engine, publish a snapshot.
 
-Runs in a background thread.  Each source step goes through the health board,
-so a failing source degrades only itself.  Scrapes read `snapshot()` and never
-wait for a tick.
+Runs in a background thread.  Each source step goes through the health board
+under its collector name from `gpucost.sources.registry`, so a failing source
+degrades only itself.  Scrapes read `snapshot()` and never wait for a tick.
+The steps, in order: the GPUs (nvml), the allocations, the metadata, the
+process owners (procfs: the sampled pids' pods, turned into busy fractions per
+pod so the engine gets plain numbers), the prices.
 
 Each tick's inputs go to a short journal and are booked into the ledger once
 the allocation provider can no longer change what it knows of that tick (its
@@ -33,6 +36,8 @@ from gpucost.attribution import (
     AllocationProvider,
     AllocationView,
     MetadataProvider,
+    PidOwners,
+    pod_busy_by_device,
     truncation_counts,
 )
 from gpucost.engine.edges import EDGE_SOURCES, AllocationEpisode, PodTimes, TickHolding, hold_for_tick
@@ -42,6 +47,7 @@ from gpucost.errors import SourceUnavailable
 from gpucost.health import HealthBoard
 from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta, PriceQuote
 from gpucost.snapshot import DeviceView, ExporterSnapshot, PodOwner
+from gpucost.sources.registry import NVML, PRICING, SOURCES, STATE
 from gpucost.state import StateFile
 
 __all__ = ["GpuSource", "LabelMapper", "PriceSource", "Sampler", "SamplerSettings"]
@@ -50,7 +56,7 @@ log = logging.getLogger("gpucost.sampler")
 
 UNPRICED = PriceQuote(0.0, "unpriced", detail="no price resolved yet")
 # Health entries that are not data sources: a failing checkpoint write does not make the metrics wrong.
-NOT_SOURCES = frozenset({"state"})
+NOT_SOURCES = frozenset(source.collector for source in SOURCES if not source.feeds_metrics)
 # Ticks waiting to be booked, at most: ten minutes of 1 s ticks, far beyond any settle time
 # (a poll gap plus a margin); it bounds memory should the clock stall or step back.
 MAX_JOURNAL_TICKS = 600
@@ -108,23 +114,14 @@ class JournalTick:
     samples: Mapping[str, GpuSample]
     prices: Mapping[str, PriceQuote]
     allocations: tuple[DeviceAllocation, ...]
-    pid_to_pod_uid: Callable[[int], str | None] | None
+    # Resolved when sampled: by the time the tick is booked the processes may be gone.
+    busy_by_pod_uid: Mapping[str, Mapping[str, float]]
     # Workload label values as they were during the tick, for the containers its view listed.
     workload: Mapping[ContainerRef, tuple[str, ...]]
 
     @property
     def seconds(self) -> float:
         return self.end - self.start
-
-
-def _pid_owners_now(
-    samples: Mapping[str, GpuSample], resolve: Callable[[int], str | None] | None
-) -> Callable[[int], str | None] | None:
-    """Each sampled pid's pod, looked up now: by the time the tick is booked the process may be gone."""
-    if resolve is None:
-        return None
-    owners = {pid: resolve(pid) for sample in samples.values() for pid in sample.process_utilization}
-    return owners.get
 
 
 def _as_of_timestamp(as_of: str) -> float:
@@ -148,11 +145,13 @@ class Sampler:
         labels: LabelMapper,
         state_file: StateFile | None = None,
         wall_clock: Callable[[], float] = time.time,
+        pid_owners: PidOwners | None = None,
     ) -> None:
         self.settings = settings
         self._gpus = gpus
         self._allocations = allocations
         self._metadata = metadata
+        self._pid_owners = pid_owners
         self._prices = prices
         self._labels = labels
         self._state_file = state_file
@@ -235,11 +234,11 @@ class Sampler:
         """
         problems = []
         if not self._gpu_started:
-            problems.append(f"gpu backend not started: {self._health.last_error('nvml') or 'starting'}")
+            problems.append(f"gpu backend not started: {self._health.last_error(NVML.collector) or 'starting'}")
         if self._version == 0:
             problems.append("no sampling tick completed yet")
         for collector, error in self._health.never_succeeded().items():
-            if collector not in NOT_SOURCES and not (collector == "nvml" and not self._gpu_started):
+            if collector not in NOT_SOURCES and not (collector == NVML.collector and not self._gpu_started):
                 problems.append(f"{collector}: never answered: {error}")
         return problems
 
@@ -259,7 +258,7 @@ class Sampler:
             self._gpus.start()
             return True
 
-        self._gpu_started = self._health.run("nvml", start, False)
+        self._gpu_started = self._health.run(NVML.collector, start, False)
         if not self._gpu_started:
             self._next_init = now + self._init_backoff
             self._init_backoff = min(self._init_backoff * 2, self.settings.init_backoff_max_seconds)
@@ -284,27 +283,37 @@ class Sampler:
         full_gpus = sum(1 for d in self._devices if not d.is_mig)
         return {d.uuid: self._prices.quote(node, d, full_gpus) for d in self._devices}
 
+    def _resolve_busy(self, samples: Mapping[str, GpuSample]) -> Mapping[str, Mapping[str, float]]:
+        """The procfs step: each device's per-process utilization as busy fractions per pod, looked up now."""
+        if self._pid_owners is None:
+            return {}
+        owners = self._pid_owners
+        pids = {pid for sample in samples.values() for pid in sample.process_utilization}
+        no_owners: Mapping[int, str] = {}
+        # On failure nothing is measured: the engine splits busy time by share, as without per-process data.
+        resolved = self._health.run(owners.name, lambda: owners.pod_uids(pids), no_owners)
+        return {} if resolved is no_owners else pod_busy_by_device(samples, resolved)
+
     def tick(self) -> None:
         if not self._ensure_gpu_started():
             self._publish({}, {}, AllocationView(), {})
             return
         clock = self._gpus.now()
         no_samples: dict[str, GpuSample] = {}
-        samples = self._health.run("nvml", lambda: self._sample_devices(clock), no_samples)
+        samples = self._health.run(NVML.collector, lambda: self._sample_devices(clock), no_samples)
         devices = self._devices
         self._health.run(self._allocations.name, lambda: self._allocations.refresh(devices, clock), None)
         view = self._allocations.current()
-        self._metadata_current = self._health.run(
-            "apiserver" if self._metadata.name == "kubernetes" else "metadata",
-            lambda: self._refresh_metadata(clock), False)
+        self._metadata_current = self._health.run(self._metadata.name, lambda: self._refresh_metadata(clock), False)
+        busy_by_pod_uid = self._resolve_busy(samples)
         node = self._metadata.node()
         no_prices: dict[str, PriceQuote] = {}
-        prices = self._health.run("pricing", lambda: self._quote_prices(node, clock), no_prices)
+        prices = self._health.run(PRICING.collector, lambda: self._quote_prices(node, clock), no_prices)
         seconds = self._elapsed(clock)
         workload = self._workload_values(view)
         if seconds > 0:
             self._journal.append(JournalTick(clock - seconds, clock, devices, samples, prices, view.allocations,
-                                             _pid_owners_now(samples, self._metadata.pid_to_pod_uid()), workload))
+                                             busy_by_pod_uid, workload))
         # Retention is about scrapes, which happen in wall time, not on a compressed simulated clock.
         wall = self._wall_clock()
         self._book_settled(clock, wall)
@@ -349,7 +358,7 @@ class Sampler:
     def _book(self, tick: JournalTick, wall: float) -> None:
         holding = self._holding(tick)
         costs = run_tick(TickInputs(tick.seconds, tick.devices, tick.samples, tick.prices, holding.allocations,
-                                    tick.pid_to_pod_uid))
+                                    tick.busy_by_pod_uid))
         workload = dict(tick.workload)
         for allocation in holding.allocations:
             # A pod listed only after this tick: its labels as they are now (kept after its deletion).
@@ -483,7 +492,7 @@ class Sampler:
                 self._state_file.save(self._ledger, booked_until)
             except OSError as exc:
                 # The text is stable across attempts (no temp file name): one log line per change, not per tick.
-                self._health.record("state", False, 0.0, str(exc))
+                self._health.record(STATE.collector, False, 0.0, str(exc))
                 return
-        self._health.record("state", True, 0.0)
+        self._health.record(STATE.collector, True, 0.0)
         self._checkpoint_at = self._last_tick if self._last_tick is not None else booked_until

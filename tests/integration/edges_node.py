@@ -107,7 +107,7 @@ class EdgesNode:
         self.api = ApiServerSource(node_name, kubeconfig=str(kubeconfig), in_cluster=False,
                                    resync_backoff_max_seconds=0.5,
                                    kept_keys=KeptKeys.for_workload_labels(DEFAULT_WORKLOAD_LABEL_CONFIG))
-        self.metadata = ApiServerMetadataProvider(self.api, "/proc", False, retention_seconds=600.0)
+        self.metadata = ApiServerMetadataProvider(self.api, retention_seconds=600.0)
         self.source = PodResourcesSource(lambda: PodResourcesClient(str(kubelet.socket_path)),
                                          interval_seconds=poll_interval_seconds, clock=self.now)
         self.allocations = PodResourcesAllocationProvider(self.source, pod_uids=self.metadata.pod_uids)
@@ -156,6 +156,15 @@ class EdgesNode:
 
     def watch_shows(self, pod: str, check: Callable[[PodMeta | None], bool]) -> None:
         wait_until(lambda: check(self.api.pod(self.namespace, pod)), f"the watch to show the change of {pod}")
+
+    def watch_shows_deleted(self, pod: str) -> None:
+        """The watch saw the delete: the pod is gone from the live view (its final state stays, marked)."""
+        def gone() -> bool:
+            final = self.api.pod(self.namespace, pod)
+            live = {(p.namespace, p.pod) for p in self.api.pods()}
+            return (self.namespace, pod) not in live and (final is None or final.deleted_at is not None)
+
+        wait_until(gone, f"the watch to show the delete of {pod}")
 
     def gpu_seconds_by_workload(self, pod: str) -> dict[tuple[str, ...], float]:
         totals: dict[tuple[str, ...], float] = defaultdict(float)

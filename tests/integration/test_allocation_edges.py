@@ -76,7 +76,7 @@ def timeline(cluster: tuple[FakeKubelet, FakeApiServer, Path]) -> EdgesNode:
 
     def delete(name: str) -> None:
         apiserver.delete_pod("ml", name)
-        node.watch_shows(name, lambda meta: meta is None)
+        node.watch_shows_deleted(name)
 
     node.tick_to(3)
     put("tail", running_status(3), _started)

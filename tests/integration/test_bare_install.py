@@ -79,7 +79,8 @@ def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BareInstall]:
 def test_the_install_really_is_bare(bare: BareInstall) -> None:
     probe = ("import importlib.util, gpucost; "
              "print(gpucost.__file__); "
-             "print([m for m in ('httpx', 'httpx2', 'lightkube', 'grpc', 'kubernetes', 'rich', 'boto3', 'mlflow', 'pyarrow') "
+             "print([m for m in ('httpx', 'httpx2', 'lightkube', 'grpc', 'kubernetes', 'rich', 'boto3', "
+             "'mlflow', 'pyarrow') "
              "if importlib.util.find_spec(m)])")
     result = bare.run("python", "-c", probe)
     assert result.returncode == 0, result.stderr

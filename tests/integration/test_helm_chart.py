@@ -505,7 +505,7 @@ def test_the_rendered_exporter_config_passes_the_exporters_own_validation(
 def test_mps_mode_lists_the_mps_resources_in_the_config() -> None:
     config = parse_config(yaml.safe_load(_exporter_config(render(CHART / "ci" / "mps-values.yaml"))), "c.yaml")
     assert config.kubernetes.mps_resources == ("nvidia.com/gpu.shared",)
-    assert config.pricing_raw["cloud"] == "onprem"
+    assert config.pricing.cloud == "onprem"
 
 
 def test_the_exporter_cluster_role_is_exactly_pods_namespaces_and_nodes() -> None:

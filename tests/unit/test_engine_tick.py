@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from gpucost.attribution import pod_busy_by_device
 from gpucost.engine.tick import TickInputs, run_tick
 from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample, PriceQuote
 
@@ -39,8 +40,9 @@ def test_per_process_busy_time_decides_the_active_split_on_a_time_sliced_gpu() -
         DeviceAllocation("GPU-t", B, 0.5, pod_uid="uid-b"),
     ]
     owners = {10: "uid-a", 20: "uid-b"}
+    busy = pod_busy_by_device({"GPU-t": sample}, owners)
     (cost,) = run_tick(TickInputs(3600.0, [gpu], {"GPU-t": sample}, {"GPU-t": PriceQuote(1.0, "on_demand")},
-                                  allocations, owners.get))
+                                  allocations, busy))
     by = {h.container: h for h in cost.holders}
     assert by[A].active_usd == pytest.approx(0.6)
     assert by[B].active_usd == pytest.approx(0.2)
@@ -56,15 +58,45 @@ def test_half_held_time_sliced_gpu_charges_its_busy_time_to_the_holders_and_unhe
         DeviceAllocation("GPU-t", A, 0.25, pod_uid="uid-a"),
         DeviceAllocation("GPU-t", B, 0.25, pod_uid="uid-b"),
     ]
-    owners = {10: "uid-a", 20: "uid-b"}
+    busy = {"GPU-t": {"uid-a": 0.45, "uid-b": 0.15}}
     (cost,) = run_tick(TickInputs(3600.0, [gpu], {"GPU-t": sample}, {"GPU-t": PriceQuote(4.0, "on_demand")},
-                                  allocations, owners.get))
+                                  allocations, busy))
     by = {h.container: h for h in cost.holders}
     assert by[A].active_usd == pytest.approx(2.7)  # 3/4 of the $3.60 busy time
     assert by[B].active_usd == pytest.approx(0.9)
     assert by[A].idle_usd == pytest.approx(0.1)
     assert by[B].idle_usd == pytest.approx(0.1)
     assert cost.unallocated_usd == pytest.approx(0.2)
+
+
+def test_a_device_without_per_process_numbers_splits_its_busy_time_by_share() -> None:
+    gpu = GpuDevice("GPU-t", "1", "NVIDIA L4")
+    sample = GpuSample("GPU-t", 1.0, 0.8)
+    allocations = [
+        DeviceAllocation("GPU-t", A, 0.5, pod_uid="uid-a"),
+        DeviceAllocation("GPU-t", B, 0.5, pod_uid="uid-b"),
+    ]
+    other_device_only = {"GPU-other": {"uid-a": 0.8}}
+    (cost,) = run_tick(TickInputs(3600.0, [gpu], {"GPU-t": sample}, {"GPU-t": PriceQuote(1.0, "on_demand")},
+                                  allocations, other_device_only))
+    by = {h.container: h for h in cost.holders}
+    assert by[A].active_usd == pytest.approx(0.4)
+    assert by[B].active_usd == pytest.approx(0.4)
+
+
+def test_a_pod_measured_on_the_device_is_charged_once_though_it_holds_it_twice() -> None:
+    gpu = GpuDevice("GPU-t", "1", "NVIDIA L4")
+    sample = GpuSample("GPU-t", 1.0, 0.6, process_utilization={10: 0.6})
+    second_container = ContainerRef("a", "pod-a", "sidecar")
+    allocations = [
+        DeviceAllocation("GPU-t", A, 0.5, pod_uid="uid-a"),
+        DeviceAllocation("GPU-t", second_container, 0.5, pod_uid="uid-a"),
+    ]
+    (cost,) = run_tick(TickInputs(3600.0, [gpu], {"GPU-t": sample}, {"GPU-t": PriceQuote(1.0, "on_demand")},
+                                  allocations, {"GPU-t": {"uid-a": 0.6}}))
+    by = {h.container: h for h in cost.holders}
+    assert by[A].active_usd == pytest.approx(0.6)
+    assert by[second_container].active_usd == pytest.approx(0.0)
 
 
 def test_device_without_a_price_counts_no_money() -> None:

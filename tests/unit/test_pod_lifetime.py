@@ -104,7 +104,7 @@ class FakeSource:
 
 
 def _provider(source: FakeSource, retention: float = 600.0) -> ApiServerMetadataProvider:
-    return ApiServerMetadataProvider(source, "/proc", False, retention_seconds=retention)  # type: ignore[arg-type]
+    return ApiServerMetadataProvider(source, retention_seconds=retention)  # type: ignore[arg-type]
 
 
 def test_a_deleted_pods_labels_are_served_while_asked_for_then_dropped_after_the_retention() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from gpucost.errors import SourceUnavailable
 from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta, PriceQuote
 from gpucost.sampler import Sampler, SamplerSettings
 from gpucost.sources.podresources.history import ListingHistory
+from gpucost.sources.registry import APISERVER, PROCFS, collector_names
 from gpucost.state import StateFile
 
 GPUS = [GpuDevice(f"GPU-{i}", str(i), "NVIDIA L4") for i in range(3)]
@@ -239,7 +240,7 @@ def test_readiness_reports_a_source_that_never_answered_since_start() -> None:
 
 
 class UnreachableApiServer(StaticMetadataProvider):
-    name = "kubernetes"
+    name = APISERVER.collector
 
     def refresh(self, now: float) -> None:
         raise SourceUnavailable("connection refused")
@@ -412,30 +413,91 @@ class ProcessGpus(FakeGpus):
         return GpuSample(device.uuid, self.clock, 0.5, process_utilization=busy)
 
 
-class ProcessMetadata(StaticMetadataProvider):
+PROCESS_PODS = [PodMeta("ml", "job", uid="uid-job", labels={"team": "research"}),
+                PodMeta("ml", "other", uid="uid-other", labels={"team": "search"})]
+
+
+class FakeProcfs:
+    name = PROCFS.collector
+
     def __init__(self) -> None:
-        super().__init__([PodMeta("ml", "job", uid="uid-job", labels={"team": "research"}),
-                          PodMeta("ml", "other", uid="uid-other", labels={"team": "search"})], NodeInfo())
         self.owners: dict[int, str] = {4242: "uid-job"}
+        self.asked: list[set[int]] = []
+        self.fail = False
 
-    def pid_to_pod_uid(self) -> Callable[[int], str | None] | None:
-        return self.owners.get
+    def pod_uids(self, pids: Collection[int]) -> Mapping[int, str]:
+        self.asked.append(set(pids))
+        if self.fail:
+            raise OSError("I/O error reading /proc/4242/cgroup")
+        return {pid: self.owners[pid] for pid in pids if pid in self.owners}
 
 
-def test_a_process_is_matched_to_its_pod_when_sampled_not_when_the_tick_is_booked() -> None:
-    gpus = ProcessGpus()
+def _process_sampler(gpus: FakeGpus, allocations: PolledAllocations, procfs: FakeProcfs) -> Sampler:
+    metadata = StaticMetadataProvider(PROCESS_PODS, NodeInfo())
+    return Sampler(SamplerSettings(("team",)), gpus, allocations, metadata, FlatPrices(),
+                   TeamLabels(), None, wall_clock=lambda: gpus.clock, pid_owners=procfs)
+
+
+def _shared_gpu(gpus: FakeGpus) -> PolledAllocations:
     allocations = PolledAllocations(gpus)
     other = ContainerRef("ml", "other", "main")
     allocations.listed = (DeviceAllocation("GPU-0", JOB, share=0.5, pod_uid="uid-job"),
                           DeviceAllocation("GPU-0", other, share=0.5, pod_uid="uid-other"))
-    metadata = ProcessMetadata()
-    sampler = _sampler(gpus, allocations, metadata=metadata)  # type: ignore[arg-type]
+    return allocations
+
+
+def _active_by_pod(sampler: Sampler) -> dict[str, float]:
+    return {key.container.pod: counters.active_usd for key, counters in sampler.snapshot().ledger.containers.items()}
+
+
+def test_a_process_is_matched_to_its_pod_when_sampled_not_when_the_tick_is_booked() -> None:
+    gpus = ProcessGpus()
+    procfs = FakeProcfs()
+    sampler = _process_sampler(gpus, _shared_gpu(gpus), procfs)
     sampler.tick()
     _ticks(sampler, gpus, 2)
-    metadata.owners.clear()  # the process exited before its ticks were booked
+    procfs.owners.clear()  # the process exited before its ticks were booked
     _ticks(sampler, gpus, 5)
-    active = {key.container.pod: counters.active_usd for key, counters in sampler.snapshot().ledger.containers.items()}
+    active = _active_by_pod(sampler)
     # Four ticks booked: the two sampled while the process lived are the job's alone, then split by share.
     busy_per_tick = PER_SECOND * 0.5
     assert active["job"] == pytest.approx(2 * busy_per_tick + 2 * busy_per_tick / 2)
     assert active["other"] == pytest.approx(2 * busy_per_tick / 2)
+    assert procfs.asked[-1] == {4242}, "only the sampled pids are looked up"
+    assert _health(sampler)[PROCFS.collector] is True
+
+
+def test_a_failing_proc_read_shows_as_procfs_health_and_the_busy_time_is_split_by_share() -> None:
+    gpus = ProcessGpus()
+    procfs = FakeProcfs()
+    procfs.fail = True
+    sampler = _process_sampler(gpus, _shared_gpu(gpus), procfs)
+    sampler.tick()
+    _ticks(sampler, gpus, 6)
+    assert _health(sampler)[PROCFS.collector] is False
+    active = _active_by_pod(sampler)
+    # Three ticks booked, each half busy: without process owners the two holders split it by share.
+    assert active["job"] == pytest.approx(3 * PER_SECOND * 0.5 / 2)
+    assert active["other"] == pytest.approx(active["job"])
+    assert sampler.readiness_problems() == [
+        "procfs: never answered: OSError: I/O error reading /proc/4242/cgroup"]
+
+
+def test_without_a_pid_owner_source_there_is_no_procfs_step() -> None:
+    gpus = ProcessGpus()
+    sampler = _sampler(gpus, _shared_gpu(gpus))  # type: ignore[arg-type]
+    sampler.tick()
+    _ticks(sampler, gpus, 6)
+    assert PROCFS.collector not in _health(sampler)
+    active = _active_by_pod(sampler)
+    assert active["job"] == pytest.approx(active["other"])
+
+
+def test_every_health_name_the_sampler_reports_is_a_registered_source() -> None:
+    gpus = FakeGpus()
+    sampler = _process_sampler(gpus, PolledAllocations(gpus), FakeProcfs())
+    sampler.tick()
+    gpus.clock += 31
+    sampler.tick()
+    assert set(_health(sampler)) <= set(collector_names())
+    assert set(_health(sampler)) >= {"nvml", "podresources", "metadata", "procfs", "pricing"}

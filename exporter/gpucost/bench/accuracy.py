@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpucost.attribution import pod_busy_by_device
 from gpucost.bench.trace import Trace, TraceGpu, TraceJob, generate_trace
 from gpucost.engine.ledger import Ledger
 from gpucost.engine.tick import TickInputs, run_tick
@@ -179,7 +180,8 @@ def _device_ledger(gpu: TraceGpu, jobs: Sequence[TraceJob], ticks: int, every_ti
             DeviceAllocation(gpu.uuid, ContainerRef(job.team, job.name, "main"), job.share, pod_uid=job.name)
             for job in holding
         ]
-        inputs = TickInputs(float(seconds), [device], {gpu.uuid: sample}, prices, allocations, owner_by_pid.get)
+        busy = pod_busy_by_device({gpu.uuid: sample}, owner_by_pid)
+        inputs = TickInputs(float(seconds), [device], {gpu.uuid: sample}, prices, allocations, busy)
         workload = {allocation.container: (job.team,) for allocation, job in zip(allocations, holding, strict=True)}
         for cost in run_tick(inputs):
             ledger.record(cost, workload, float(tick))

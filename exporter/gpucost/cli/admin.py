@@ -38,10 +38,9 @@ def _validate_config(args: argparse.Namespace) -> int:
 def _price(args: argparse.Namespace) -> int:
     from gpucost.config import load_config_file, parse_config
     from gpucost.pricing.book import PriceBook
-    from gpucost.pricing.settings import parse_pricing_settings
 
     config = load_config_file(args.config_file) if args.config_file else parse_config({}, "")
-    book = PriceBook.from_settings(parse_pricing_settings(config.pricing_raw, config.file))
+    book = PriceBook.from_settings(config.pricing)
     for line in book.explain(args.query):
         print(line)
     return 0

@@ -1,6 +1,7 @@
 """Turn one tick's devices, samples, prices and allocations into per-device splits.
 
-Pure: the sampler gathers the inputs from the sources and hands them here.
+Pure: the sampler gathers the inputs from the sources (process owners included:
+it resolves pids to pods at sample time) and hands plain values here.
 MIG: each slice is its own priced device (its profile fraction of the parent
 GPU's price); the parent keeps only the capacity not carved into slices, which
 no one can hold, so the parent and its slices together cost exactly the GPU.
@@ -8,8 +9,8 @@ no one can hold, so the parent and its slices together cost exactly the GPU.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from gpucost.engine.split import DeviceCost, DeviceTick, Holder, split_device_cost
 from gpucost.model import DeviceAllocation, GpuDevice, GpuSample, PriceQuote, SharingMode
@@ -24,7 +25,9 @@ class TickInputs:
     samples: Mapping[str, GpuSample]
     prices: Mapping[str, PriceQuote]
     allocations: Sequence[DeviceAllocation]
-    pid_to_pod_uid: Callable[[int], str | None] | None = None
+    # Per device uuid: its busy fraction per pod UID from per-process accounting.  A device absent
+    # here has no per-process measurement and its busy time is split by share.
+    busy_by_pod_uid: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 def _carved_fractions(devices: Sequence[GpuDevice]) -> dict[str, float]:
@@ -36,12 +39,13 @@ def _carved_fractions(devices: Sequence[GpuDevice]) -> dict[str, float]:
 
 
 def _measured_busy(
-    allocations: Sequence[DeviceAllocation],
-    sample: GpuSample | None,
-    pid_to_pod_uid: Callable[[int], str | None] | None,
+    allocations: Sequence[DeviceAllocation], busy_by_pod_uid: Mapping[str, float] | None
 ) -> dict[int, float] | None:
-    """Busy fraction per allocation index from per-process accounting, or None."""
-    if sample is None or pid_to_pod_uid is None or not sample.process_utilization:
+    """Busy fraction per allocation index from per-process accounting, or None.
+
+    A pod holding the device twice (two containers) is measured once, on its first allocation.
+    """
+    if busy_by_pod_uid is None:
         return None
     first_by_pod: dict[str, int] = {}
     for index, allocation in enumerate(allocations):
@@ -50,10 +54,9 @@ def _measured_busy(
     if not first_by_pod:
         return None
     busy = dict.fromkeys(range(len(allocations)), 0.0)
-    for pid, utilization in sample.process_utilization.items():
-        owner = pid_to_pod_uid(pid)
-        if owner is not None and owner in first_by_pod:
-            busy[first_by_pod[owner]] += utilization
+    for pod_uid, fraction in busy_by_pod_uid.items():
+        if pod_uid in first_by_pod:
+            busy[first_by_pod[pod_uid]] += fraction
     return busy
 
 
@@ -78,7 +81,7 @@ def device_ticks(inputs: TickInputs) -> list[DeviceTick]:
         if device.is_mig and device.parent_uuid in parent_price and quote is None:
             price = parent_price[device.parent_uuid] * device.price_fraction
         allocations = by_device.get(device.uuid, [])
-        busy = _measured_busy(allocations, sample, inputs.pid_to_pod_uid)
+        busy = _measured_busy(allocations, inputs.busy_by_pod_uid.get(device.uuid))
         holders = [
             Holder(a.container, a.share, None if busy is None else busy[i]) for i, a in enumerate(allocations)
         ]

@@ -12,15 +12,19 @@ both kubelet cgroup drivers:
   because systemd reserves `-` as its hierarchy separator.
 
 Static pods have a 32-hex-digit UID without dashes; it is returned as is.
-`pod_uid_for_pid` is the thin reader over a host proc root (`--host.proc`).
+`pod_uid_for_pid` is the thin reader over a host proc root (`--host.proc`);
+`ProcfsPidOwners` is the sampler's per-tick step over it (health collector `procfs`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
-__all__ = ["DEFAULT_PROC_ROOT", "parse_pod_uid", "pod_uid_for_pid"]
+from gpucost.sources.registry import PROCFS
+
+__all__ = ["DEFAULT_PROC_ROOT", "ProcfsPidOwners", "parse_pod_uid", "pod_uid_for_pid"]
 
 DEFAULT_PROC_ROOT = "/proc"
 
@@ -51,6 +55,19 @@ def pod_uid_for_pid(pid: int, proc_root: str | Path = DEFAULT_PROC_ROOT) -> str 
         # hostPID the file isn't visible at all.  Either way: no pod known.
         return None
     return parse_pod_uid(text)
+
+
+class ProcfsPidOwners:
+    """The pods of the sampled processes, read from the host's /proc once per tick."""
+
+    name = PROCFS.collector
+
+    def __init__(self, proc_root: str | Path = DEFAULT_PROC_ROOT) -> None:
+        self._proc_root = Path(proc_root)
+
+    def pod_uids(self, pids: Collection[int]) -> Mapping[int, str]:
+        owners = {pid: pod_uid_for_pid(pid, self._proc_root) for pid in pids}
+        return {pid: uid for pid, uid in owners.items() if uid is not None}
 
 
 def _pod_uid_in_path(path: str) -> str | None:

@@ -63,7 +63,7 @@ class RealPods:
 
     def force_delete(self, name: str) -> None:
         self._server.admin.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/{name}?gracePeriodSeconds=0")
-        self._node.watch_shows(name, lambda meta: meta is None)
+        self._node.watch_shows_deleted(name)
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,10 @@ def apiserver_health(samples: Samples) -> float:
 
 @dataclass
 class Window:
-    """Cost per team between two scrapes, and the seconds of booked ticks between them (counters lag the samples by the booking delay)."""
+    """Cost per team between two scrapes, and the seconds of booked ticks between them.
+
+    Counters lag the samples by the booking delay, so the window is timed by what was booked.
+    """
 
     begin: Samples
     end: Samples

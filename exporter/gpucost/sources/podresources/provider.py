@@ -19,6 +19,7 @@ from gpucost.attribution import AllocationView
 from gpucost.engine.edges import AllocationEpisode
 from gpucost.errors import SourceUnavailable
 from gpucost.model import GpuDevice, SharingMode
+from gpucost.sources.registry import PODRESOURCES
 from gpucost.sources.truncation import TruncationCounts
 
 from .attribution import DEFAULT_RESOURCE_NAMES, attribute, is_gpu_resource
@@ -36,7 +37,7 @@ def _no_pod_uids() -> Mapping[tuple[str, str], str]:
 class PodResourcesAllocationProvider:
     """Allocations from the kubelet's pod-resources API, refreshed at most once per interval."""
 
-    name = "podresources"
+    name = PODRESOURCES.collector
 
     def __init__(
         self,
