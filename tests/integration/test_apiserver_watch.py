@@ -15,7 +15,7 @@ from gpucost.errors import ConfigError
 from gpucost.model import NodeInfo
 from gpucost.sources.apiserver import ApiServerSource, pod_meta_from_object, resolve_node_name
 from gpucost.sources.workload_labels import WorkloadLabelMapper
-from tests.support.fake_apiserver import FakeApiServer
+from gpucost_testing.fake_apiserver import FakeApiServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -99,15 +99,12 @@ def test_added_modified_and_deleted_pods_are_seen_through_the_watch(
     eventually(lambda: source.pod("ml", "serve-1") is not None, what="added pod")
     server.modify_pod("ml", "serve-1", labels={"model": "b"})
     eventually(lambda: (p := source.pod("ml", "serve-1")) is not None and p.labels == {"model": "b"})
-    before_delete = time.time()
     server.delete_pod("ml", "serve-1")
-    # A deleted pod keeps its final labels for a grace period (its last cost is booked later),
-    # marked with when its deletion was seen, which bounds the end of its allocation.
-    eventually(lambda: (p := source.pod("ml", "serve-1")) is not None and p.deleted_at is not None,
-               what="deleted pod marked")
+    # A deleted pod leaves the live view but keeps its final state for a grace period: its last
+    # cost is booked later, with its labels and the end times the API server wrote.
+    eventually(lambda: pod_names(source) == [], what="deleted pod gone from the live view")
     final = source.pod("ml", "serve-1")
     assert final is not None and final.labels == {"model": "b"}
-    assert final.deleted_at is not None and before_delete <= final.deleted_at <= time.time()
     assert server.list_count(PODS_PATH) == 1
 
 
@@ -243,9 +240,9 @@ def test_expired_resource_version_410_triggers_a_relist_that_drops_pods_deleted_
     eventually(lambda: server.list_count(PODS_PATH) >= 2, what="relist after 410")
     eventually(lambda: pod_names(source) == ["ml/newcomer"], what="state from relist")
     eventually(lambda: source.healthy, what="healthy after relist")
-    # The delete it missed still bounds the pod's end: its final state is kept, marked deleted.
+    # The delete it missed still leaves the pod's last known state for its last charges.
     gone = source.pod("ml", "short-lived")
-    assert gone is not None and gone.deleted_at is not None
+    assert gone is not None and gone.labels == {}
 
 
 def test_http_410_on_list_is_retried_until_the_list_succeeds(

@@ -1,7 +1,7 @@
 """Pod, namespace and node metadata for this node, kept current by API-server watches.
 
-Three daemon threads feed an in-memory cache that the sampler reads without
-blocking on the network:
+Three daemon threads feed an in-memory cache (`apiserver_cache.MetadataCache`)
+that the sampler reads without blocking on the network:
 
 - pods with `spec.nodeName=<node>`: list, then watch from the list's
   resourceVersion with bookmarks; a dropped stream is re-watched from the last
@@ -17,57 +17,53 @@ When the API server is unreachable the cache keeps serving what it last knew,
 retrying with capped exponential backoff; nothing here raises into the caller.
 
 Only what attribution reads is kept (see `kept_metadata`): responses are read
-as a stream through a cutter that shortens any string over 256 KiB, objects
-are pruned as they are decoded to the label and annotation keys of
-`kept_keys` (the workload-label mapping's keys and the owner labels), and kept
-values are capped at 256 characters.  A 64 MB annotation therefore never
-exists in memory, not even as response bytes; `truncation_counts()` says how
-often something was cut.
+as a stream through a cutter that shortens any string over 256 KiB (watch
+events: `apiserver_events`), objects are pruned as they are decoded to the
+label and annotation keys of `kept_keys` (the workload-label mapping's keys
+and the owner labels), and kept values are capped at 256 characters.  A 64 MB
+annotation therefore never exists in memory, not even as response bytes;
+`truncation_counts()` says how often something was cut.
 
 Requests go through lightkube (`kube_http`): kubeconfig or in-cluster service
 account, auth and TLS, with the body read as raw bytes.  The official
 `kubernetes` client, which decodes whole bodies into models and added about
 55 MiB to the exporter, is not used.  `kube_http` (lightkube and httpx2, about
-4 MiB resident) is imported only when a thread first needs the client, never
-when gpucost is imported.
+4 MiB resident) is imported only when a thread first needs the client
+(`apiserver_client`), never when gpucost is imported.
+
+This module is the reflector: the threads, the list + watch loop, relisting,
+backoff and health.  What it keeps is in `apiserver_cache`, the watch wire
+format in `apiserver_events`, the lazily built client in `apiserver_client`.
+`pod_meta_from_object` and `node_info_from_object` live in `apiserver_cache`
+and are re-exported here, where callers import them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from gpucost.errors import ConfigError, SourceUnavailable
 from gpucost.model import NodeInfo, PodMeta
-from gpucost.sources.json_cut import LongStringCutter
+from gpucost.sources.apiserver_cache import MetadataCache, node_info_from_object, pod_meta_from_object
+from gpucost.sources.apiserver_client import LazyApiServerClient, recoverable_errors
+from gpucost.sources.apiserver_events import WatchGoneError, WatchStream, read_events, shutdown_body
 from gpucost.sources.kept_metadata import (
-    EVERY_KEY,
-    MAX_RAW_STRING_BYTES,
     NODE_KEYS,
     KeptKeys,
     KeySelection,
     KubeObject,
     decode_objects,
-    kube_object_from_raw,
-    object_hook,
 )
 from gpucost.sources.truncation import (
-    OVERSIZED_STRING,
     SOURCE_APISERVER,
     TruncationCounter,
     TruncationCounts,
 )
-
-if TYPE_CHECKING:
-    from gpucost.sources.kube_http import ApiServerHttp, StreamedBody
 
 __all__ = [
     "ApiServerSource",
@@ -86,15 +82,10 @@ NODE_READ_TIMEOUT_SECONDS = 30.0
 # much longer means the connection died without a FIN (NAT timeout, node gone).
 WATCH_READ_GRACE_SECONDS = 15.0
 FIRST_BACKOFF_SECONDS = 0.5
-# How long a deleted pod's final state is kept: the kubelet lists it for a poll or more after the
-# delete, and its last tick is booked a settle delay later (docs/kubernetes.md, allocation edges).
-DELETED_POD_GRACE_SECONDS = 120.0
 LIST_PAGE_SIZE = 500
 PODS_PATH = "/api/v1/pods"
 NAMESPACES_PATH = "/api/v1/namespaces"
 NODES_PATH = "/api/v1/nodes"
-
-_EMPTY_LABELS: Mapping[str, str] = MappingProxyType({})
 
 
 def resolve_node_name(flag_value: str | None, environ: Mapping[str, str] = os.environ) -> str:
@@ -105,52 +96,6 @@ def resolve_node_name(flag_value: str | None, environ: Mapping[str, str] = os.en
             "", "--node-name", flag_value, f"node name is required (flag or the {NODE_NAME_ENV} env variable)"
         )
     return name
-
-
-def pod_meta_from_object(pod: Mapping[str, Any] | KubeObject) -> PodMeta:
-    """The cached part of a pod: names, uid, labels, annotations (every key of a raw dict), owner and lifetime."""
-    kept = pod if isinstance(pod, KubeObject) else kube_object_from_raw(
-        pod, EVERY_KEY, TruncationCounter(), SOURCE_APISERVER
-    )
-    return PodMeta(
-        namespace=kept.namespace,
-        pod=kept.name,
-        uid=kept.uid,
-        labels=kept.labels,
-        annotations=kept.annotations,
-        owner_kind=kept.owner_kind,
-        owner_name=kept.owner_name,
-        started_at=kept.started_at,
-        finished_at=kept.finished_at,
-        deleted_at=kept.deleted_at,
-    )
-
-
-def node_info_from_object(node: Mapping[str, Any] | KubeObject) -> NodeInfo:
-    kept = node if isinstance(node, KubeObject) else kube_object_from_raw(
-        node, NODE_KEYS, TruncationCounter(), SOURCE_APISERVER
-    )
-    return NodeInfo(name=kept.name, labels=kept.labels)
-
-
-class _GoneError(Exception):
-    """The watch's resourceVersion was compacted away (410 Gone): relist."""
-
-
-@dataclass
-class _Stream:
-    """One list+watch loop: what to request, how to apply results, and its health."""
-
-    name: str
-    path: str
-    selectors: dict[str, str]
-    keys: KeySelection
-    replace_all: Callable[[list[KubeObject]], None]
-    apply_event: Callable[[str, KubeObject], None]
-    resource_version: str = ""
-    synced: bool = False
-    watching: bool = False
-    body: StreamedBody | None = field(default=None, repr=False)
 
 
 class ApiServerSource:
@@ -175,15 +120,11 @@ class ApiServerSource:
         watch_timeout_seconds: int = 300,
         kept_keys: KeptKeys | None = None,
         service_account_dir: str = SERVICE_ACCOUNT_DIR,
-        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if not node_name:
             raise ConfigError("", "node_name", node_name, "node name is required")
         self.node_name = node_name
-        self._kubeconfig = kubeconfig
-        self._in_cluster = in_cluster
-        self._service_account_dir = service_account_dir
-        self._wall_clock = wall_clock
+        self._client = LazyApiServerClient(kubeconfig, in_cluster, service_account_dir)
         self._backoff_max = max(0.01, resync_backoff_max_seconds)
         self._node_refresh_seconds = node_refresh_seconds
         self._watch_timeout_seconds = max(1, int(watch_timeout_seconds))
@@ -193,43 +134,27 @@ class ApiServerSource:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._streams: list[_Stream] = []
-        self._pods: dict[tuple[str, str], PodMeta] = {}
-        # Pods the watch deleted, with their final state (the container end times written just before
-        # the delete) and when the delete was seen: the kubelet lists a pod for seconds after its
-        # deletion and its last cost is booked later still, so its labels and times must outlive it.
-        self._deleted: dict[tuple[str, str], tuple[PodMeta, float]] = {}
-        self._namespaces: dict[str, Mapping[str, str]] = {}
-        self._node: NodeInfo | None = None
+        self._streams: list[WatchStream] = []
+        self._cache = MetadataCache()
         self._errors: dict[str, str] = {}
         self._last_error = ""
-        self._client: ApiServerHttp | None = None
 
     # --- read API (thread-safe, no I/O) -----------------------------------------
 
     def pod(self, namespace: str, name: str) -> PodMeta | None:
         """The pod as the watch knows it, or its final state for a while after it was deleted."""
-        with self._lock:
-            live = self._pods.get((namespace, name))
-            if live is not None:
-                return live
-            deleted = self._deleted.get((namespace, name))
-            return deleted[0] if deleted is not None else None
+        return self._cache.pod(namespace, name)
 
     def pods(self) -> list[PodMeta]:
         """This node's pods as the watch knows them now (deleted ones only through `pod()`)."""
-        with self._lock:
-            found = list(self._pods.values())
-        return sorted(found, key=lambda pod: (pod.namespace, pod.pod))
+        return self._cache.pods()
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         """The namespace's labels; the same object until they change (the label mapper caches on it)."""
-        with self._lock:
-            return self._namespaces.get(namespace, _EMPTY_LABELS)
+        return self._cache.namespace_labels(namespace)
 
     def node(self) -> NodeInfo | None:
-        with self._lock:
-            return self._node
+        return self._cache.node()
 
     @property
     def healthy(self) -> bool:
@@ -261,21 +186,21 @@ class ApiServerSource:
             return
         self._stopping.clear()
         self._streams = [
-            _Stream(
+            WatchStream(
                 name="pods",
                 path=PODS_PATH,
                 selectors={"fieldSelector": f"spec.nodeName={self.node_name}"},
                 keys=self._kept_keys.pods,
-                replace_all=self._replace_pods,
-                apply_event=self._apply_pod_event,
+                replace_all=self._cache.replace_pods,
+                apply_event=self._cache.apply_pod_event,
             ),
-            _Stream(
+            WatchStream(
                 name="namespaces",
                 path=NAMESPACES_PATH,
                 selectors={},
                 keys=self._kept_keys.namespaces,
-                replace_all=self._replace_namespaces,
-                apply_event=self._apply_namespace_event,
+                replace_all=self._cache.replace_namespaces,
+                apply_event=self._cache.apply_namespace_event,
             ),
         ]
         self._threads = [
@@ -294,55 +219,16 @@ class ApiServerSource:
         """Stop the threads: open watch connections are shut so blocked reads return at once."""
         self._stopping.set()
         for stream in self._streams:
-            _shutdown_body(stream.body)
+            shutdown_body(stream.body)
         for thread in self._threads:
             thread.join(timeout=timeout)
         self._threads = []
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    # --- client ----------------------------------------------------------------
-
-    def _http(self) -> ApiServerHttp:
-        """The configured HTTP client, built on first use; a failure here is retried like any outage."""
-        with self._lock:
-            client = self._client
-        if client is None:
-            from gpucost.sources.kube_http import ApiServerHttp
-
-            client = self._keep_client(
-                ApiServerHttp.connect(self._kubeconfig, self._use_in_cluster(), self._service_account_dir)
-            )
-        return client
-
-    def _keep_client(self, built: ApiServerHttp) -> ApiServerHttp:
-        """Keep `built` unless another thread kept one first (then close `built` and use that one)."""
-        with self._lock:
-            kept = self._client
-            if kept is None:
-                self._client = built
-                return built
-        built.close()
-        return kept
-
-    def _use_in_cluster(self) -> bool:
-        if self._in_cluster is not None:
-            return self._in_cluster
-        return self._kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
-
-    @staticmethod
-    def _recoverable_errors() -> tuple[type[BaseException], ...]:
-        """Outside-world failures that mean "retry later"; imported lazily to keep lightkube out of gpucost."""
-        from gpucost.sources.kube_http import RECOVERABLE_ERRORS
-
-        return RECOVERABLE_ERRORS
+        self._client.close()
 
     # --- list + watch loop -----------------------------------------------------
 
-    def _run_stream(self, stream: _Stream) -> None:
-        recoverable = self._recoverable_errors()
+    def _run_stream(self, stream: WatchStream) -> None:
+        recoverable = recoverable_errors()
         failures = 0
         while not self._stopping.is_set():
             try:
@@ -352,7 +238,7 @@ class ApiServerSource:
                     self._record_success(stream.name)
                 self._watch(stream)
                 failures = 0
-            except _GoneError:
+            except WatchGoneError:
                 log.info("%s watch: version %s expired; relisting", stream.name, stream.resource_version)
                 stream.resource_version = ""
             except recoverable as exc:
@@ -375,7 +261,7 @@ class ApiServerSource:
                 failures += 1
                 self._stopping.wait(self._backoff_seconds(failures))
 
-    def _list(self, stream: _Stream) -> None:
+    def _list(self, stream: WatchStream) -> None:
         items: list[KubeObject] = []
         continue_token = ""
         while True:
@@ -397,7 +283,7 @@ class ApiServerSource:
         with self._lock:
             stream.synced = True
 
-    def _watch(self, stream: _Stream) -> None:
+    def _watch(self, stream: WatchStream) -> None:
         """One watch request from stream.resource_version until the server ends it or it breaks."""
         stream.watching = False
         params = {
@@ -407,7 +293,7 @@ class ApiServerSource:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(self._watch_timeout_seconds),
         }
-        with self._http().get(stream.path, params, self._watch_read_timeout()) as body:
+        with self._client.http().get(stream.path, params, self._watch_read_timeout()) as body:
             stream.body = body
             stream.watching = True
             try:
@@ -415,59 +301,22 @@ class ApiServerSource:
                 if self._stopping.is_set():
                     return
                 self._record_success(stream.name)
-                self._read_events(stream, body)
+                read_events(stream, body, self._truncated, self._stopping)
             finally:
                 stream.body = None
-
-    def _read_events(self, stream: _Stream, body: StreamedBody) -> None:
-        cutter = LongStringCutter(MAX_RAW_STRING_BYTES)
-        hook = object_hook(stream.keys, self._truncated, SOURCE_APISERVER)
-        counted_cuts = 0
-        for line in _response_lines(_cut_chunks(body.chunks(), cutter)):
-            if self._stopping.is_set():
-                return
-            self._truncated.add(SOURCE_APISERVER, OVERSIZED_STRING, cutter.cut_count - counted_cuts)
-            counted_cuts = cutter.cut_count
-            self._handle_watch_event(stream, json.loads(line, object_hook=hook))
 
     def _watch_read_timeout(self) -> float:
         return self._watch_timeout_seconds + WATCH_READ_GRACE_SECONDS
 
-    def _handle_watch_event(self, stream: _Stream, event: object) -> None:
-        if not isinstance(event, Mapping):
-            raise SourceUnavailable(f"watch sent {type(event).__name__}, expected an event object")
-        event_type = str(event.get("type", ""))
-        obj = event.get("object") or {}
-        if isinstance(obj, KubeObject):
-            if event_type in ("ADDED", "MODIFIED", "DELETED"):
-                stream.apply_event(event_type, obj)
-            version = obj.resource_version
-        elif isinstance(obj, Mapping):
-            # Status objects (errors) and BOOKMARKs carry no name: they stay plain JSON.
-            if event_type == "ERROR":
-                code = obj.get("code")
-                if code == 410:
-                    raise _GoneError(str(obj.get("message", "")))
-                raise SourceUnavailable(
-                    f"watch error {code} {obj.get('reason', '')}: {obj.get('message', '')}"
-                )
-            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-        else:
-            version = ""
-        if version:
-            stream.resource_version = version
-
     # --- node refresh ------------------------------------------------------------
 
     def _run_node(self) -> None:
-        recoverable = self._recoverable_errors()
+        recoverable = recoverable_errors()
         failures = 0
         while not self._stopping.is_set():
             try:
                 node = self._read_node()
-                with self._lock:
-                    if self._node != node:
-                        self._node = node
+                self._cache.set_node(node)
                 self._record_success("node")
                 failures = 0
                 self._stopping.wait(self._node_refresh_seconds)
@@ -486,75 +335,6 @@ class ApiServerSource:
         if not isinstance(decoded, KubeObject):
             raise SourceUnavailable(f"API server answered no named object for node {self.node_name}")
         return node_info_from_object(decoded)
-
-    # --- cache updates -------------------------------------------------------------
-
-    def _replace_pods(self, items: list[KubeObject]) -> None:
-        fresh = {}
-        for item in items:
-            pod = pod_meta_from_object(item)
-            fresh[(pod.namespace, pod.pod)] = pod
-        with self._lock:
-            # Keep unchanged PodMeta objects so identity-keyed caches downstream stay warm.
-            for key, pod in fresh.items():
-                known = self._pods.get(key)
-                if known is not None and known == pod:
-                    fresh[key] = known
-            # A relist after a gap: pods missing from it were deleted while we were not watching.
-            for key, gone in self._pods.items():
-                if key not in fresh:
-                    self._remember_deleted(key, gone)
-            for key in fresh:
-                self._deleted.pop(key, None)
-            self._pods = fresh
-
-    def _apply_pod_event(self, event_type: str, obj: KubeObject) -> None:
-        pod = pod_meta_from_object(obj)
-        key = (pod.namespace, pod.pod)
-        with self._lock:
-            if event_type == "DELETED":
-                self._pods.pop(key, None)
-                self._remember_deleted(key, pod)
-            elif self._pods.get(key) != pod:
-                self._deleted.pop(key, None)
-                # Most MODIFIED events are status changes; the cached metadata stays the same object.
-                self._pods[key] = pod
-
-    def _remember_deleted(self, key: tuple[str, str], pod: PodMeta) -> None:
-        """Keep a deleted pod's final state; its deletion bounds its end (called under the lock).
-
-        The API server sends DELETED once the kubelet has stopped the pod's containers, so the
-        moment it is seen is a bound on the containers' end even when no end time was written.
-        """
-        seen_at = self._wall_clock()
-        deleted_at = seen_at if pod.deleted_at is None else min(pod.deleted_at, seen_at)
-        self._deleted[key] = (replace(pod, deleted_at=deleted_at), time.monotonic())
-        self._expire_deleted()
-
-    def _expire_deleted(self) -> None:
-        cutoff = time.monotonic() - DELETED_POD_GRACE_SECONDS
-        for key in [key for key, (_, seen) in self._deleted.items() if seen < cutoff]:
-            del self._deleted[key]
-
-    def _replace_namespaces(self, items: list[KubeObject]) -> None:
-        fresh: dict[str, Mapping[str, str]] = {}
-        for item in items:
-            fresh[item.name] = MappingProxyType(dict(item.labels))
-        with self._lock:
-            for name, labels in fresh.items():
-                known = self._namespaces.get(name)
-                if known is not None and known == labels:
-                    fresh[name] = known
-            self._namespaces = fresh
-
-    def _apply_namespace_event(self, event_type: str, obj: KubeObject) -> None:
-        name = obj.name
-        labels = dict(obj.labels)
-        with self._lock:
-            if event_type == "DELETED":
-                self._namespaces.pop(name, None)
-            elif self._namespaces.get(name) != labels:
-                self._namespaces[name] = MappingProxyType(labels)
 
     # --- health ----------------------------------------------------------------------
 
@@ -585,46 +365,8 @@ class ApiServerSource:
         The body is never held whole: each chunk is cut (long strings) before the
         next is read, and named objects are pruned to `keys` as they are decoded.
         """
-        with self._http().get(path, params, read_timeout) as body:
+        with self._client.http().get(path, params, read_timeout) as body:
             return decode_objects(body.chunks(), keys, self._truncated, SOURCE_APISERVER)
-
-
-def _cut_chunks(chunks: Iterable[bytes], cutter: LongStringCutter) -> Iterator[bytes]:
-    """The streamed body with every overlong string cut, chunk by chunk.
-
-    The chunks are what arrived, at most READ_CHUNK_BYTES each (see `kube_http`):
-    one 64 MB event never sits in memory whole, and an event is handed on as
-    soon as its bytes are in, not when a piece fills.
-    """
-    for chunk in chunks:
-        yield cutter.feed(chunk)
-    rest = cutter.finish()
-    if rest:
-        yield rest
-
-
-def _response_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Newline-delimited watch events from streamed chunks, however the chunks fall."""
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer.extend(chunk)
-        while (end := buffer.find(b"\n")) != -1:
-            line = bytes(buffer[:end]).strip()
-            del buffer[: end + 1]
-            if line:
-                yield line
-    if buffer.strip():
-        yield bytes(buffer).strip()
-
-
-def _shutdown_body(body: StreamedBody | None) -> None:
-    """Unblock a thread reading a watch: shut the socket (closing alone can wait on the read)."""
-    if body is None:
-        return
-    try:
-        body.shutdown()
-    except OSError:
-        log.debug("shutting a watch connection failed", exc_info=True)
 
 
 def _describe(exc: BaseException) -> str:
