@@ -81,22 +81,27 @@ bootstrap: $(VENV)/.installed $(TOOLS)/.debs $(TOOLS)/.etcd $(TOOLS)/.image-tool
 
 # --- user targets ----------------------------------------------------------
 
+# The demo (examples/), the benchmarks (bench/) and the test kit both use (tests/) are not in the
+# wheel (#18): they run from the checkout, found through PYTHONPATH (absolute: their children
+# run in other directories).
+CHECKOUT_PATH := $(CURDIR)/exporter:$(CURDIR)/tests
+
 demo: $(VENV)/.installed $(TOOLS)/.debs  ## run the whole stack on a simulated 8-GPU node
-	$(PY) -m gpucost.demo $(DEMO_ARGS)
+	PYTHONPATH=$(CHECKOUT_PATH):$(CURDIR)/examples $(PY) -m gpucost_demo $(DEMO_ARGS)
 
 test: bootstrap  ## run every test (unit, integration against real servers, lint)
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory lint
 
 lint: $(VENV)/.installed  ## ruff and mypy --strict
-	$(VENV)/bin/ruff check exporter tests
-	$(VENV)/bin/mypy exporter/gpucost
+	$(VENV)/bin/ruff check exporter tests bench examples
+	$(VENV)/bin/mypy exporter/gpucost tests/gpucost_testing bench/gpucost_bench examples/gpucost_demo
 
 image: $(VENV)/.installed $(TOOLS)/.image-tools  ## build the container image localhost/gpucost/gpucost:<version> (podman, no registry needed)
 	tests/tools/build-image.sh
 
 bench: bootstrap  ## benchmarks, reported as ratios measured in one run
-	$(PY) -m gpucost.bench $(BENCH_ARGS)
+	PYTHONPATH=$(CHECKOUT_PATH):$(CURDIR)/bench $(PY) -m gpucost_bench $(BENCH_ARGS)
 
 # The chart ships real copies of rules/, dashboards/ and alertmanager/templates/ under
 # helm/gpucost/files/ (no links out of the chart): each generator target refreshes them.
@@ -109,6 +114,7 @@ dashboards: $(VENV)/.installed  ## regenerate dashboards/*.json (and the chart's
 alertmanager-config: $(VENV)/.installed  ## regenerate alertmanager/*.yml (and the chart's template copies)
 	$(PY) -m gpucost.alerting --mode bot --out alertmanager/alertmanager.yml
 	$(PY) -m gpucost.alerting --mode webhook --teams-from alertmanager/examples/budgets.yaml --out alertmanager/examples/webhook-per-team.yml
+	$(PY) -m gpucost.alerting.slack_tiers
 	$(CHART_FILES)
 
 rules: $(VENV)/.installed  ## regenerate rules/*.yaml (and the chart's copies) from the rule generator

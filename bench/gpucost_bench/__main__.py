@@ -1,7 +1,7 @@
-"""`python -m gpucost.bench [--quick] [--out bench/results] [--only a,b] [--write-docs]`.
+"""`python -m gpucost_bench [--quick] [--out bench/results] [--only a,b] [--write-docs]`.
 
 Runs from a checkout (`make bench`): the servers are started with
-`gpucost.testing.servers` and the rule files come from `rules/`.  The exporter's
+`gpucost_testing.servers` and the rule files come from `rules/`.  The exporter's
 RSS/CPU window starts first and runs while the other benchmarks do, so everything
 but rules at scale fits in about eight minutes on two cores; rules at scale at the
 target size (1,000 nodes x 8 GPUs x 30 days) takes most of an hour there
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gpucost.bench.results import machine_info, read_results, write_result
+from gpucost_bench.results import machine_info, read_results, write_result
 
 __all__ = ["BENCHMARKS", "main"]
 
@@ -27,7 +27,7 @@ DOCS_FILE = Path("docs/benchmarks.md")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gpucost.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gpucost_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs and windows (about 90 s)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="directory for <name>.json")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
@@ -63,19 +63,19 @@ def _asgi(quick: bool) -> dict[str, Any]:
 
 
 def _live_node(quick: bool) -> dict[str, Any]:
-    from gpucost.bench.live_node import run_live_node  # imported late: needs the 'k8s' extra
+    from gpucost_bench.live_node import run_live_node  # imported late: needs the 'k8s' extra
 
     return run_live_node(quick)
 
 
 def _exporter_k8s_memory(workdir: Path, quick: bool) -> dict[str, Any]:
-    from gpucost.bench.exporter_k8s_memory import run_exporter_k8s_memory  # imported late: needs the 'k8s' extra
+    from gpucost_bench.exporter_k8s_memory import run_exporter_k8s_memory  # imported late: needs the 'k8s' extra
 
     return run_exporter_k8s_memory(workdir, quick)
 
 
 def _rules_scale(workdir: Path, quick: bool, size: tuple[int, int] | None) -> dict[str, Any]:
-    from gpucost.bench import rules_scale
+    from gpucost_bench import rules_scale
 
     target = (int(rules_scale.TARGET_SIZE["nodes"]), int(rules_scale.TARGET_SIZE["days"]))
     nodes, days = size or ((10, 1) if quick else target)
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     if args.docs_only:
         return _write_docs(args.out)
-    from gpucost.bench import accuracy, alert_latency, exporter_cost  # imported late: after --help
+    from gpucost_bench import accuracy, alert_latency, exporter_cost  # imported late: after --help
 
     print(f"machine: {machine_info()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="gpucost-bench-") as scratch:
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write_docs(results_dir: Path) -> int:
-    from gpucost.bench.report import write_docs
+    from gpucost_bench.report import write_docs
 
     write_docs(DOCS_FILE, read_results(results_dir))
     print(f"wrote {DOCS_FILE} from {results_dir}")

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpucost.attribution import pod_busy_by_device
-from gpucost.bench.trace import Trace, TraceGpu, TraceJob, generate_trace
 from gpucost.engine.ledger import Ledger
 from gpucost.engine.tick import TickInputs, run_tick
 from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample, PriceQuote
+from gpucost_bench.trace import Trace, TraceGpu, TraceJob, generate_trace
 
 __all__ = ["TARGET_MAX_ERROR_PCT", "TeamCost", "engine_team_costs", "run_accuracy", "truth_team_costs"]
 

@@ -20,7 +20,7 @@ import yaml
 
 from gpucost.alerting import DeliveryMode, Settings, Timings, render_config
 from gpucost.durations import parse_duration
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
 
 __all__ = ["run_alert_latency"]
 
@@ -70,7 +70,7 @@ def _alert_for_seconds(repo: Path) -> float:
 
 
 def run_alert_latency(workdir: Path, quick: bool) -> dict[str, Any]:
-    from gpucost.testing.servers import (
+    from gpucost_testing.servers import (
         REPO_ROOT,
         prom_query,
         start_alertmanager,
@@ -79,7 +79,7 @@ def run_alert_latency(workdir: Path, quick: bool) -> dict[str, Any]:
         wait_for,
         write_prometheus_config,
     )
-    from gpucost.testing.slack_sink import SlackSink
+    from gpucost_testing.slack_sink import SlackSink
 
     started = time.perf_counter()
     root = workdir / "alert-latency"

@@ -2,7 +2,7 @@
 
 `build_registry(series)` puts every row in a fresh `CollectorRegistry` with
 `Counter`/`Gauge` and labels, the way one would write the exporter with the
-stock client.  Run as `python -m gpucost.bench.baseline_server ROWS_JSON PORT`
+stock client.  Run as `python -m gpucost_bench.baseline_server ROWS_JSON PORT`
 to serve it over HTTP from its own process, for a scrape-for-scrape comparison.
 """
 

@@ -30,10 +30,10 @@ from typing import Any
 
 from prometheus_client import generate_latest
 
-from gpucost.bench.baseline_server import build_registry, series_to_json
-from gpucost.bench.fixtures import GPUS, bench_snapshot, write_scenario
 from gpucost.metrics.render import SnapshotRenderer
 from gpucost.metrics.series import snapshot_series
+from gpucost_bench.baseline_server import build_registry, series_to_json
+from gpucost_bench.fixtures import GPUS, bench_snapshot, write_scenario
 
 __all__ = ["ExporterWatch", "import_cost_mib", "render_costs", "run_exporter_cost", "status_kib"]
 
@@ -114,8 +114,8 @@ def _wait_for_series(url: str, needle: bytes, timeout: float = 30.0) -> None:
 
 def http_costs(workdir: Path, name: str, per_gpu: int, scrapes: int) -> dict[str, Any]:
     """The real exporter over HTTP against the stock client's HTTP server, same series, separate processes."""
-    from gpucost.testing.processes import free_port
-    from gpucost.testing.servers import ManagedProcess, start_exporter
+    from gpucost_testing.processes import free_port
+    from gpucost_testing.servers import ManagedProcess, start_exporter
 
     case_dir = workdir / f"http-{name}"
     case_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +126,7 @@ def http_costs(workdir: Path, name: str, per_gpu: int, scrapes: int) -> dict[str
     rows_file = case_dir / "baseline-rows.json"
     rows_file.write_text(json.dumps(series_to_json(snapshot_series(snapshot), snapshot.workload_label_names)))
     port = free_port()
-    baseline = ManagedProcess("baseline", [sys.executable, "-m", "gpucost.bench.baseline_server", str(rows_file),
+    baseline = ManagedProcess("baseline", [sys.executable, "-m", "gpucost_bench.baseline_server", str(rows_file),
                                            str(port)], case_dir / "baseline.log", port=port).start()
     with start_exporter(case_dir, args) as exporter, baseline:
         baseline.wait_http("/metrics", timeout=30)
@@ -175,7 +175,7 @@ class ExporterWatch:
     """The real exporter, sampled at 1 s for a window, scraped every 15 s; RSS and CPU from /proc."""
 
     def __init__(self, workdir: Path, window_seconds: float) -> None:
-        from gpucost.testing.servers import start_exporter
+        from gpucost_testing.servers import start_exporter
 
         self.window_seconds = window_seconds
         watch_dir = workdir / "watch"

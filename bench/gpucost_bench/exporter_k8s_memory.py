@@ -1,6 +1,6 @@
 """What the exporter's memory is with Kubernetes attribution on, against a real kube-apiserver.
 
-A real etcd + kube-apiserver (`gpucost.testing.real_apiserver`), one Node and
+A real etcd + kube-apiserver (`gpucost_testing.real_apiserver`), one Node and
 200 pods bound to it in four team namespaces, each with the labels and
 annotations a Deployment's pods carry (owner ReplicaSet, `pod-template-hash`,
 `kubectl.kubernetes.io/last-applied-configuration`, the five workload labels).
@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from gpucost.bench.exporter_cost import import_cost_mib, status_kib
+from gpucost_bench.exporter_cost import import_cost_mib, status_kib
 
 __all__ = ["BEFORE", "TARGET_PEAK_RSS_MIB", "run_exporter_k8s_memory"]
 
@@ -228,8 +228,8 @@ def _client_imports() -> dict[str, Any]:
 
 def _measure(workdir: Path, server: Any, window_seconds: float) -> dict[str, Any]:
     from gpucost.sources.podresources.client import ContainerDeviceAssignment
-    from gpucost.testing.fake_kubelet import FakeKubelet
-    from gpucost.testing.servers import start_exporter
+    from gpucost_testing.fake_kubelet import FakeKubelet
+    from gpucost_testing.servers import start_exporter
 
     populate_started = time.monotonic()
     pods = _populate(server)
@@ -276,7 +276,7 @@ def _measure(workdir: Path, server: Any, window_seconds: float) -> dict[str, Any
 
 def run_exporter_k8s_memory(workdir: Path, quick: bool) -> dict[str, Any]:
     """The measurement; `status` is "skipped" with the reason when no kube-apiserver or etcd is installed."""
-    from gpucost.testing.real_apiserver import KUBE_VERSION, RealApiServer, RealClusterUnavailable
+    from gpucost_testing.real_apiserver import KUBE_VERSION, RealApiServer, RealClusterUnavailable
 
     started = time.perf_counter()
     result: dict[str, Any] = {"benchmark": "exporter_k8s_memory", "before": BEFORE,

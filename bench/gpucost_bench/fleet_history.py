@@ -30,7 +30,7 @@ from pathlib import Path
 from threading import Event, Thread
 from typing import IO
 
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
 
 __all__ = ["GPUS_PER_NODE", "RAW_LOOKBACK_SECONDS", "FleetCounters", "HistoryChunk", "LiveExposition",
            "SyntheticFleet", "write_history_chunks"]

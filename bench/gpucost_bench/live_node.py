@@ -37,18 +37,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gpucost.bench.live_trace import (
-    FULL_SHAPE,
-    NODE_LABELS,
-    NODE_NAME,
-    QUICK_SHAPE,
-    SHORT_POD_SECONDS,
-    EventKind,
-    LiveNodeTrace,
-    LivePod,
-    generate_live_node,
-    request_hours_samples,
-)
 from gpucost.config import ExporterConfig
 from gpucost.engine.ledger import ContainerCounters, ContainerKey, GpuCounters
 from gpucost.errors import SourceUnavailable
@@ -64,8 +52,20 @@ from gpucost.sources.podresources.client import ContainerDeviceAssignment, PodRe
 from gpucost.sources.podresources.provider import PodResourcesAllocationProvider
 from gpucost.sources.podresources.source import PodResourcesSource
 from gpucost.sources.workload_labels import DEFAULT_WORKLOAD_LABEL_CONFIG, WorkloadLabelMapper
-from gpucost.testing.fake_apiserver import FakeApiServer, JsonObject
-from gpucost.testing.fake_kubelet import FakeKubelet
+from gpucost_bench.live_trace import (
+    FULL_SHAPE,
+    NODE_LABELS,
+    NODE_NAME,
+    QUICK_SHAPE,
+    SHORT_POD_SECONDS,
+    EventKind,
+    LiveNodeTrace,
+    LivePod,
+    generate_live_node,
+    request_hours_samples,
+)
+from gpucost_testing.fake_apiserver import FakeApiServer, JsonObject
+from gpucost_testing.fake_kubelet import FakeKubelet
 
 __all__ = [
     "DEFAULT_SEED",

@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["BEGIN", "END", "render_figures", "write_docs"]
 
-BEGIN = "<!-- BEGIN GENERATED FIGURES (python -m gpucost.bench --write-docs) -->"
+BEGIN = "<!-- BEGIN GENERATED FIGURES (python -m gpucost_bench --write-docs) -->"
 END = "<!-- END GENERATED FIGURES -->"
 
 

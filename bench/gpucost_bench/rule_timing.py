@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from gpucost.durations import parse_duration
-from gpucost.testing.servers import http_get_json
+from gpucost_testing.servers import http_get_json
 
 __all__ = [
     "bench_rule_files",

@@ -16,7 +16,7 @@
 Every group runs on the evaluation interval (the 5-minute `gpucost.inference.daily` too:
 what a group costs does not depend on how often it runs, and the result lists the changed
 intervals).  Full size (the issue's target) is the default of
-`python -m gpucost.bench.rules_scale`: 1,000 nodes x 8 GPUs x 30 days.
+`python -m gpucost_bench.rules_scale`: 1,000 nodes x 8 GPUs x 30 days.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from gpucost.bench.fleet_history import (
+from gpucost_bench.fleet_history import (
     GPUS_PER_NODE,
     RAW_LOOKBACK_SECONDS,
     FleetCounters,
@@ -47,14 +47,14 @@ from gpucost.bench.fleet_history import (
     SyntheticFleet,
     write_history_chunks,
 )
-from gpucost.bench.rule_timing import (
+from gpucost_bench.rule_timing import (
     bench_rule_files,
     query,
     recorded_names,
     vmalert_iteration_seconds,
     wait_for_two_evaluations,
 )
-from gpucost.testing.servers import (
+from gpucost_testing.servers import (
     REPO_ROOT,
     ManagedProcess,
     require_binary,
@@ -346,7 +346,7 @@ def run_rules_scale(
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gpucost.bench.rules_scale", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gpucost_bench.rules_scale", description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=TARGET_SIZE["nodes"])
     parser.add_argument("--days", type=int, default=TARGET_SIZE["days"])
     parser.add_argument("--step", type=int, default=60, help="sample step of the recent raw data, seconds")

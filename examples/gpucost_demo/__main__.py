@@ -1,9 +1,9 @@
-"""`python -m gpucost.demo`."""
+"""`python -m gpucost_demo`."""
 
 from __future__ import annotations
 
 import sys
 
-from gpucost.demo.cli import main
+from gpucost_demo.cli import main
 
 sys.exit(main())

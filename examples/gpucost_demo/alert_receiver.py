@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
 
 __all__ = ["AlertReceiver"]
 

@@ -1,4 +1,4 @@
-"""`python -m gpucost.demo`: the whole stack on a simulated 8-GPU node, one command.
+"""`python -m gpucost_demo`: the whole stack on a simulated 8-GPU node, one command.
 
 The exporter attributes through a fake kubelet (pod-resources gRPC on a unix
 socket) and a fake Kubernetes API server, both driven by the demo scenario, as
@@ -27,17 +27,17 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from gpucost.demo.stack import DEMO_RULE_OPTIONS, DemoPorts, DemoStack, StackSettings, default_repo_dir
-from gpucost.demo.summary import read_summary, render_lines, render_table
-from gpucost.testing.processes import PortInUse, StartupFailed, reserve_port
-from gpucost.testing.slack_sink import SlackRequest, render_slack_message
+from gpucost_demo.stack import DEMO_RULE_OPTIONS, DemoPorts, DemoStack, StackSettings, default_repo_dir
+from gpucost_demo.summary import read_summary, render_lines, render_table
+from gpucost_testing.processes import PortInUse, StartupFailed, reserve_port
+from gpucost_testing.slack_sink import SlackRequest, render_slack_message
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gpucost.demo",
+        prog="python -m gpucost_demo",
         description="Run gpucost end to end on 127.0.0.1: a simulated 8-GPU node with a fake kubelet and "
         "Kubernetes API server, the exporter attributing through them, Prometheus with all rules, the budget "
         "sidecar, Alertmanager and a local Slack that prints each message.",

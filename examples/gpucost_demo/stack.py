@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from gpucost.alerting import DeliveryMode, Settings, Timings, render_config
-from gpucost.demo.alert_receiver import AlertReceiver
 from gpucost.rulegen import GENERATED_FILES, RuleOptions, write_rule_files
 from gpucost.sources.scenario import load_scenario
-from gpucost.testing.processes import ChildProcess, StartupFailed, require_binary, stop_all
-from gpucost.testing.slack_sink import SlackSink
+from gpucost_demo.alert_receiver import AlertReceiver
+from gpucost_testing.processes import ChildProcess, StartupFailed, require_binary, stop_all
+from gpucost_testing.slack_sink import SlackSink
 
 if TYPE_CHECKING:
-    from gpucost.testing.kube_harness import KubeHarness
+    from gpucost_testing.kube_harness import KubeHarness
 
 __all__ = ["DEMO_RULE_OPTIONS", "DemoPorts", "DemoStack", "StackSettings", "default_repo_dir"]
 
@@ -47,8 +47,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def default_repo_dir() -> Path:
-    """The checkout the package is installed from (editable install): holds rules/ and alertmanager/."""
-    return PACKAGE_DIR.parents[2]
+    """The checkout the demo runs from (examples/gpucost_demo/): holds rules/ and alertmanager/."""
+    return PACKAGE_DIR.parents[1]
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ class DemoStack:
     def _start_node(self) -> KubeHarness:
         """The fake kubelet and API server, on the clock the exporter's simulated NVML will run."""
         # Imported here: gRPC is the `k8s` extra, which `--no-kubernetes` does not need.
-        from gpucost.testing.kube_harness import KubeHarness
+        from gpucost_testing.kube_harness import KubeHarness
 
         try:
             self.harness = KubeHarness(

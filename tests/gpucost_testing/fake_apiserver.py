@@ -1,6 +1,5 @@
 """A small in-process Kubernetes API server for tests and the demo, speaking enough of the
-REST API for the official `kubernetes` Python client (`tests/support/fake_apiserver.py`
-re-exports it).
+REST API for the official `kubernetes` Python client.
 
 Objects live in one generic store keyed by (resource, namespace, name), with one
 global resourceVersion counter and an event history, the way etcd backs the real

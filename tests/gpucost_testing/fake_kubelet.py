@@ -1,7 +1,5 @@
 """A real gRPC PodResourcesLister server on a unix socket, scriptable from tests and the demo.
 
-`tests/support/fake_kubelet.py` re-exports it.
-
 It speaks the kubelet's v1 wire protocol (the same generated code the client
 uses), so the client under test goes through real gRPC: channel, socket,
 deadline, status codes.  Scripting:

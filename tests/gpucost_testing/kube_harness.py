@@ -36,7 +36,7 @@ Failure scripting goes through the two fakes (`harness.kubelet`,
 `add_unknown_device(...)` makes the kubelet list a device id no GPU has.
 
 Used by tests/integration/test_kubernetes_e2e.py and the one-command demo
-(`python -m gpucost.demo`); `tests/support/kube_harness.py` re-exports it.
+(`python -m gpucost_demo`).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ import yaml
 
 from gpucost.sources.podresources.client import ContainerDeviceAssignment
 from gpucost.sources.scenario import Scenario, ScenarioPod, load_scenario, replica_device_id
-from gpucost.testing.fake_apiserver import FakeApiServer
-from gpucost.testing.fake_kubelet import FakeKubelet
+from gpucost_testing.fake_apiserver import FakeApiServer
+from gpucost_testing.fake_kubelet import FakeKubelet
 
 __all__ = ["KubeHarness", "kube_uid"]
 

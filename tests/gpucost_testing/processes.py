@@ -64,7 +64,7 @@ def require_binary(name: str) -> str:
 
 @dataclass
 class ChildProcess:
-    """One server the demo (or a test, through `gpucost.testing.servers`) runs, with its log file."""
+    """One server the demo (or a test, through `gpucost_testing.servers`) runs, with its log file."""
 
     name: str
     argv: Sequence[str]

@@ -29,10 +29,10 @@ from typing import Any, Self
 
 import yaml
 
-from gpucost.testing.processes import free_port
-from gpucost.testing.real_apiserver_client import ApiError, KubeClient
-from gpucost.testing.real_apiserver_pki import Pki, make_pki
-from gpucost.testing.servers import REPO_ROOT, ManagedProcess
+from gpucost_testing.processes import free_port
+from gpucost_testing.real_apiserver_client import ApiError, KubeClient
+from gpucost_testing.real_apiserver_pki import Pki, make_pki
+from gpucost_testing.servers import REPO_ROOT, ManagedProcess
 
 __all__ = [
     "KUBE_VERSION",

@@ -3,7 +3,7 @@ the gpucost exporter) as subprocesses on 127.0.0.1 with ephemeral ports and temp
 
 Every helper returns a `ManagedProcess`; use it as a context manager or call
 `stop()`.  Nothing here is a mock: these are the Debian binaries.  The tests use it
-through `tests/support/servers.py`; the benchmarks use it directly.  It runs from a
+through `tests/gpucost_testing/servers.py`; the benchmarks use it directly.  It runs from a
 checkout (`REPO_ROOT` is the checkout's root: the exporter is started from it).
 """
 
@@ -21,7 +21,7 @@ from typing import Any, Self
 
 import yaml
 
-from gpucost.testing.processes import ChildProcess, free_port, require_binary
+from gpucost_testing.processes import ChildProcess, free_port, require_binary
 
 __all__ = [
     "REPO_ROOT",
@@ -43,7 +43,7 @@ __all__ = [
     "write_prometheus_config",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ManagedProcess(ChildProcess):

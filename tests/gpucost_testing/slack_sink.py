@@ -1,7 +1,7 @@
 """A local stand-in for Slack: a real HTTP server on 127.0.0.1 that records every POST.
 
-Used by the integration tests and by `python -m gpucost.demo`, which prints each
-message as the channel would show it (`tests/support/slack_sink.py` re-exports it).
+Used by the integration tests and by `python -m gpucost_demo`, which prints each
+message as the channel would show it.
 
 It answers like Slack does: `/api/chat.postMessage` (and any other `/api/<method>`)
 with `{"ok": true, ...}` JSON, any other path (an incoming webhook) with the text
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
 
 __all__ = ["ScriptedResponse", "SlackRequest", "SlackSink", "render_slack_message"]
 

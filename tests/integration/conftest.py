@@ -3,6 +3,10 @@
 A session-scoped fixture would otherwise keep its servers running (CPU, memory) under every
 later module, among them timing-sensitive ones; `close_after_last_user` ends it right after
 the last test in the session that asks for it.
+
+Under pytest-xdist each worker is a session of its own whose `session.items` is still the whole
+collection: a worker only knows it ran the last user if every user runs on it, so the modules that
+use such a fixture are one unit of work (SHARED_WORKER_GROUPS in tests/support/xdist_groups.py).
 """
 
 from __future__ import annotations

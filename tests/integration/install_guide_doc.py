@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from gpucost.testing.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 INSTALL_GUIDE = REPO_ROOT / "docs" / "install.md"
 _MARK = re.compile(r"^<!-- tested: ([a-z0-9-]+) -->$")

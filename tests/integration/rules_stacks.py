@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpucost_testing.servers import ManagedProcess, start_victoria_metrics, start_vmalert
+from gpucost_testing.slack_sink import SlackSink
 from tests.integration.test_rules_e2e import Stack, budget_stack, slack_alertmanager
-from tests.support.servers import ManagedProcess, start_victoria_metrics, start_vmalert
-from tests.support.slack_sink import SlackSink
 
 __all__ = ["RulesStacks", "start_rules_stacks", "start_vm"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from gpucost.alerting import DeliveryMode, Settings, TeamChannel, read_budget_teams, render_config
 from gpucost.contract.tiers import BUDGET_ALERT
-from tests.support.servers import REPO_ROOT, require_binary
+from gpucost_testing.servers import REPO_ROOT, require_binary
 
 BUDGET = BUDGET_ALERT
 

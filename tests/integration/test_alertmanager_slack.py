@@ -23,8 +23,8 @@ import pytest
 
 from gpucost.alerting import DeliveryMode, Settings, TeamChannel, Timings, render_config
 from gpucost.contract.tiers import BUDGET_ALERT, BUDGET_TIERS, tier_for
-from tests.support.servers import REPO_ROOT, ManagedProcess, http_post_json, start_alertmanager
-from tests.support.slack_sink import SlackSink, render_slack_message
+from gpucost_testing.servers import REPO_ROOT, ManagedProcess, http_post_json, start_alertmanager
+from gpucost_testing.slack_sink import SlackSink, render_slack_message
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -10,7 +10,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from tests.support.slack_sink import SlackSink, render_slack_message
+from gpucost_testing.slack_sink import SlackSink, render_slack_message
 
 pytestmark = pytest.mark.integration
 

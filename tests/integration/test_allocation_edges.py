@@ -21,8 +21,8 @@ import pytest
 
 from gpucost.metrics.render import SnapshotRenderer
 from gpucost.model import PodMeta
-from gpucost.testing.fake_apiserver import FakeApiServer
-from gpucost.testing.fake_kubelet import FakeKubelet
+from gpucost_testing.fake_apiserver import FakeApiServer
+from gpucost_testing.fake_kubelet import FakeKubelet
 from tests.integration.edges_node import (
     GPUS,
     LABELS,

@@ -182,8 +182,12 @@ def test_the_overhead_benchmark_runs_and_reports_per_request_times() -> None:
         "ratio",
     }
     assert report["requests"] == 200
-    assert 0 < report["bare_us_per_request"] < report["wrapped_us_per_request"]
-    assert report["ratio"] > 1
+    # Which is faster is the benchmark's finding (make bench), not a test's: under load either can
+    # win one run.  The report must be consistent with its own measurements.
+    bare, wrapped = report["bare_us_per_request"], report["wrapped_us_per_request"]
+    assert bare > 0 and wrapped > 0
+    assert report["overhead_us_per_request"] == pytest.approx(wrapped - bare)
+    assert report["ratio"] == pytest.approx(wrapped / bare)
 
 
 def test_scrapes_and_probes_take_no_share_of_the_gpu() -> None:

@@ -1,5 +1,7 @@
 """`pip install gpucost` without extras: every command's help works, and a feature
 whose libraries are missing says in one line which extra to install (exit 2).
+The wheel holds the product and the simulated GPU backend, not the test kit, the
+benchmarks or the demo (#18).
 
 The package is built from a copy of this checkout into a wheel (the build's
 own output is checked for packaging warnings) and installed with its core
@@ -15,18 +17,24 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 SCENARIO = REPO_ROOT / "tests/fixtures/scenarios/eight_gpus_static.yaml"
 BUDGETS = REPO_ROOT / "examples/budgets.yaml"
+# What the checkout holds beside the product; `pip install .` must leave each out of the wheel.
+OUTSIDE_THE_WHEEL = {"tests/gpucost_testing": "gpucost_testing", "bench/gpucost_bench": "gpucost_bench",
+                     "examples/gpucost_demo": "gpucost_demo"}
+# Where they lived inside the product package before #18.
+FORMER_SUBPACKAGES = ("gpucost.testing", "gpucost.bench", "gpucost.demo")
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class BareInstall:
     bin: Path
     build_output: str
     workdir: Path
+    wheel: Path
 
     def run(self, command: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(self.bin / command), *args], capture_output=True, text=True, check=False,
@@ -61,8 +70,11 @@ def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BareInstall]:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO_ROOT / name, source / name)
     # A copy, so the build writes no build/ or egg-info into the checkout others are editing.
-    shutil.copytree(REPO_ROOT / "exporter", source / "exporter",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    shutil.copytree(REPO_ROOT / "exporter", source / "exporter", ignore=ignore)
+    # The packages that stay in the checkout, where they are in it: the build must leave them out.
+    for folder in OUTSIDE_THE_WHEEL:
+        shutil.copytree(REPO_ROOT / folder, source / folder, ignore=ignore)
     build_output = _checked([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                              "-w", str(root / "dist"), str(source)], root)
     wheels = list((root / "dist").glob("gpucost-*.whl"))
@@ -73,7 +85,7 @@ def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BareInstall]:
               str(wheels[0])], root)
     workdir = root / "work"
     workdir.mkdir()
-    yield BareInstall(root / "venv/bin", build_output, workdir)
+    yield BareInstall(root / "venv/bin", build_output, workdir, wheels[0])
 
 
 def test_the_install_really_is_bare(bare: BareInstall) -> None:
@@ -87,6 +99,25 @@ def test_the_install_really_is_bare(bare: BareInstall) -> None:
     location, present = result.stdout.splitlines()
     assert str(REPO_ROOT) not in location
     assert present == "[]"
+
+
+def test_the_wheel_holds_the_product_and_the_simulated_backend_only(bare: BareInstall) -> None:
+    with zipfile.ZipFile(bare.wheel) as wheel:
+        names = wheel.namelist()
+    packages = {name.split("/", 1)[0] for name in names if not name.startswith("gpucost-")}  # less .dist-info
+    assert packages == {"gpucost"}
+    assert "gpucost/sources/simulated.py" in names
+    assert any(name.startswith("gpucost/pricing/catalog/") and name.endswith(".yaml") for name in names)
+    left_in = [name for name in names
+               if any(name.startswith(module.replace(".", "/") + "/") for module in FORMER_SUBPACKAGES)]
+    assert left_in == []
+
+
+@pytest.mark.parametrize("module", [*FORMER_SUBPACKAGES, *OUTSIDE_THE_WHEEL.values()])
+def test_the_test_kit_benchmarks_and_demo_are_not_installed(bare: BareInstall, module: str) -> None:
+    result = bare.run("python", "-c", f"import {module}")
+    assert result.returncode == 1
+    assert f"ModuleNotFoundError: No module named '{module}'" in result.stderr
 
 
 def test_the_build_prints_no_packaging_warning(bare: BareInstall) -> None:

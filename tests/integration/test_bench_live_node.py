@@ -1,4 +1,4 @@
-"""`python -m gpucost.bench --quick --only live_node`: the report's structure and its internal consistency.
+"""`python -m gpucost_bench --quick --only live_node`: the report's structure and its internal consistency.
 
 The accuracy target (mean error of the short pods <= 1 %, no lost labels) is
 what the benchmark reports, not what this test asserts.  What is asserted
@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from gpucost.bench.live_node import DEFAULT_SEED, TARGET_LOST_LABEL_SHARE, TARGET_MEAN_ERROR_PCT, replay, score
-from gpucost.bench.live_trace import QUICK_SHAPE, LiveNodeTrace, generate_live_node
-from gpucost.bench.report import render_figures
 from gpucost.config import ExporterConfig
-from tests.support.servers import REPO_ROOT
+from gpucost_bench.live_node import DEFAULT_SEED, TARGET_LOST_LABEL_SHARE, TARGET_MEAN_ERROR_PCT, replay, score
+from gpucost_bench.live_trace import QUICK_SHAPE, LiveNodeTrace, generate_live_node
+from gpucost_bench.report import render_figures
+from gpucost_testing.servers import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -37,10 +37,10 @@ def trace() -> LiveNodeTrace:
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The result file `python -m gpucost.bench --quick` writes."""
+    """The result file `python -m gpucost_bench --quick` writes."""
     out = tmp_path_factory.mktemp("bench-live-node")
     run = subprocess.run(
-        [sys.executable, "-m", "gpucost.bench", "--quick", "--only", "live_node", "--out", str(out)],
+        [sys.executable, "-m", "gpucost_bench", "--quick", "--only", "live_node", "--out", str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""`python -m gpucost.bench --quick` writes its results; gpucost's attribution stays within 0.5 % per team.
+"""`python -m gpucost_bench --quick` writes its results; gpucost's attribution stays within 0.5 % per team.
 
 No timing is asserted here: speed is reported by `make bench` as ratios, not tested.
 The accuracy bound is a correctness property of the engine, so it is.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench-results")
     run = subprocess.run(
-        [sys.executable, "-m", "gpucost.bench", "--quick", "--only", "accuracy,exporter_cost", "--out", str(out)],
+        [sys.executable, "-m", "gpucost_bench", "--quick", "--only", "accuracy,exporter_cost", "--out", str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

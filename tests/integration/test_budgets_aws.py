@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from gpucost.budgets.aws_budgets import AwsBudgetSync
 from gpucost.budgets.spec import Month, load_budget_file
 from gpucost.budgets.state import SidecarState
-from tests.support.servers import start_moto_server
+from gpucost_testing.servers import start_moto_server
 
 pytestmark = pytest.mark.integration
 

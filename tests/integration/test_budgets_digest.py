@@ -22,8 +22,8 @@ from gpucost.budgets.digest import (
 from gpucost.budgets.spec import Month, parse_budget_file
 from gpucost.budgets.top_saving import ScorecardTopSavings
 from gpucost.promapi import PrometheusClient
-from tests.support.servers import require_binary, start_prometheus, write_prometheus_config
-from tests.support.slack_sink import SlackSink
+from gpucost_testing.servers import require_binary, start_prometheus, write_prometheus_config
+from gpucost_testing.slack_sink import SlackSink
 
 pytestmark = pytest.mark.integration
 

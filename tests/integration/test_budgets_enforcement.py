@@ -13,7 +13,7 @@ from gpucost.budgets.collector import build_registry
 from gpucost.budgets.enforcement import QuotaEnforcer, load_core_v1, spend_query
 from gpucost.budgets.spec import Budget, BudgetFile, parse_budget_file
 from gpucost.budgets.state import SidecarState
-from tests.support.fake_apiserver import FakeApiServer
+from gpucost_testing.fake_apiserver import FakeApiServer
 
 pytestmark = pytest.mark.integration
 

@@ -26,8 +26,8 @@ from gpucost.budgets.server import GCP_PUSH_PATH, SidecarHttpServer
 from gpucost.budgets.spec import Month, load_budget_file
 from gpucost.budgets.state import SidecarState
 from gpucost.errors import SourceUnavailable
+from gpucost_testing.servers import free_port
 from tests.support.fake_gcp import BASIS_CURRENT_SPEND, BASIS_FORECASTED_SPEND, CALENDAR_PERIOD_MONTH, FakeGcp
-from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import (
+from gpucost_testing.servers import (
     ManagedProcess,
     free_port,
     start_moto_server,
@@ -22,7 +22,7 @@ from tests.support.servers import (
     wait_for,
     write_prometheus_config,
 )
-from tests.support.slack_sink import SlackSink
+from gpucost_testing.slack_sink import SlackSink
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 from gpucost.budgets.enforcement import QuotaEnforcer, load_core_v1
 from gpucost.budgets.spec import BudgetFile, parse_budget_file
 from gpucost.budgets.state import SidecarState
-from tests.support.fake_apiserver import FakeApiServer
+from gpucost_testing.fake_apiserver import FakeApiServer
 
 pytestmark = pytest.mark.integration
 

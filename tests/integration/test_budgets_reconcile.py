@@ -26,14 +26,14 @@ from gpucost.budgets.service import _run_guarded, build_jobs
 from gpucost.budgets.settings import SidecarConfig, config_from_args
 from gpucost.budgets.state import SidecarState
 from gpucost.errors import SourceUnavailable
-from tests.support.fake_gcp import FakeGcp
-from tests.support.servers import (
+from gpucost_testing.servers import (
     free_port,
     require_binary,
     start_moto_server,
     start_prometheus,
     write_prometheus_config,
 )
+from tests.support.fake_gcp import FakeGcp
 
 pytestmark = pytest.mark.integration
 

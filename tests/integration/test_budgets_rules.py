@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import require_binary
+from gpucost_testing.servers import require_binary
 
 pytestmark = pytest.mark.integration
 RULES = Path(__file__).resolve().parents[2] / "rules"

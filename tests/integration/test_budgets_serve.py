@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gpucost_testing.servers import ManagedProcess, free_port, wait_for
 from tests.support.fake_gcp import FakeGcp
-from tests.support.servers import ManagedProcess, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 

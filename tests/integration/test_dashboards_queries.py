@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from gpucost.dashboards import boards
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
-from tests.support.servers import (
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.servers import (
     REPO_ROOT,
     ManagedProcess,
     http_get_json,

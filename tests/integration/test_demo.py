@@ -1,4 +1,4 @@
-"""`python -m gpucost.demo` end to end: real Prometheus, Alertmanager, exporter and sidecar.
+"""`python -m gpucost_demo` end to end: real Prometheus, Alertmanager, exporter and sidecar.
 
 The demo runs as a user would start it; the test reads its plain output
 (`--no-live`), waits for the budget messages in the local Slack, stops it with
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import REPO_ROOT, require_binary
+from gpucost_testing.servers import REPO_ROOT, require_binary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -35,7 +35,7 @@ def _processes_mentioning(text: str) -> list[str]:
 
 def _start_demo(workdir: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gpucost.demo", "--no-live", "--workdir", str(workdir), *args],
+        [sys.executable, "-m", "gpucost_demo", "--no-live", "--workdir", str(workdir), *args],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gpucost.demo.alert_receiver import AlertReceiver
+from gpucost_demo.alert_receiver import AlertReceiver
 
 pytestmark = pytest.mark.integration
 

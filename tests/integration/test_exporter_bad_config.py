@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 SCENARIO = REPO_ROOT / "tests/fixtures/scenarios/eight_gpus_static.yaml"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.servers import REPO_ROOT, free_port, start_exporter, wait_for
+from gpucost_testing.servers import REPO_ROOT, free_port, start_exporter, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.support.servers import REPO_ROOT, ManagedProcess, free_port, start_exporter, wait_for
+from gpucost_testing.servers import REPO_ROOT, ManagedProcess, free_port, start_exporter, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from tests.support.servers import (
+from gpucost_testing.servers import (
     REPO_ROOT,
     http_get_json,
     prom_query,

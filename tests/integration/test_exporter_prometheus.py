@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from tests.support.servers import (
+from gpucost_testing.servers import (
     REPO_ROOT,
     ManagedProcess,
     free_port,

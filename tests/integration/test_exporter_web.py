@@ -18,7 +18,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.support.servers import REPO_ROOT, ManagedProcess, free_port, start_exporter
+from gpucost_testing.servers import REPO_ROOT, ManagedProcess, free_port, start_exporter
 
 SCENARIO = REPO_ROOT / "tests/fixtures/scenarios/eight_gpus_static.yaml"
 

@@ -3,7 +3,7 @@
 The recorded series `namespace_workload:gpucost_cost_usd_per_hour:rate5m` is backfilled with
 promtool (one sample a minute, 17 s after each minute mark as a rule group would record it)
 for two closed UTC days and an hour either side; Parquet, CSV and BigQuery (a local REST
-server speaking the jobs API, `gpucost.testing.fake_bigquery`) must agree with the cost the
+server speaking the jobs API, `gpucost_testing.fake_bigquery`) must agree with the cost the
 samples describe and with `sum by (team, model)` of the recorded series within 0.1 %, a day
 exported twice leaves one copy, and every bad input is one line, exit 2, no partial day.
 """
@@ -21,8 +21,8 @@ import pytest
 
 from gpucost.cli.admin import main as gpucost_main
 from gpucost.finance.rows import COLUMNS
-from gpucost.testing.fake_bigquery import FakeBigQuery
-from tests.support.servers import (
+from gpucost_testing.fake_bigquery import FakeBigQuery
+from gpucost_testing.servers import (
     http_get_json,
     require_binary,
     start_prometheus,

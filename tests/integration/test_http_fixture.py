@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gpucost.testing.http_fixture import DropConnection, HttpFixture, RecordedRequest, Reply
+from gpucost_testing.http_fixture import DropConnection, HttpFixture, RecordedRequest, Reply
 
 pytestmark = pytest.mark.integration
 

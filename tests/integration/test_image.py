@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.servers import REPO_ROOT, ManagedProcess, free_port, wait_for
+from gpucost_testing.servers import REPO_ROOT, ManagedProcess, free_port, wait_for
 
 # A cold build debootstraps the Debian base and builds every wheel: a few minutes on 2 cores.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

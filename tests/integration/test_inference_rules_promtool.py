@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.support.servers import REPO_ROOT, require_binary
+from gpucost_testing.servers import REPO_ROOT, require_binary
 
 pytestmark = pytest.mark.integration
 

@@ -39,19 +39,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gpucost.testing.real_apiserver import RealApiServer
-from tests.integration.install_guide_doc import INSTALL_GUIDE, after_double_dash, flag_value, marked_blocks
-from tests.integration.install_guide_operator import kube_prometheus_stack_base, merge
-from tests.integration.realk8s.chart_release import (
-    CHART,
-    Helm,
-    Manifest,
-    get_or_none,
-    install_operator_crds,
-    object_path,
-)
-from tests.integration.realk8s.conftest import serve
-from tests.support.servers import (
+from gpucost_testing.real_apiserver import RealApiServer
+from gpucost_testing.servers import (
     REPO_ROOT,
     ManagedProcess,
     free_port,
@@ -63,7 +52,18 @@ from tests.support.servers import (
     wait_for,
     write_prometheus_config,
 )
-from tests.support.slack_sink import SlackSink
+from gpucost_testing.slack_sink import SlackSink
+from tests.integration.install_guide_doc import INSTALL_GUIDE, after_double_dash, flag_value, marked_blocks
+from tests.integration.install_guide_operator import kube_prometheus_stack_base, merge
+from tests.integration.realk8s.chart_release import (
+    CHART,
+    Helm,
+    Manifest,
+    get_or_none,
+    install_operator_crds,
+    object_path,
+)
+from tests.integration.realk8s.conftest import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -47,8 +47,8 @@ from starlette.routing import Route
 from gpucost.instrument.asgi import GpuCostMiddleware, InferenceLabels, record_tokens
 from gpucost.instrument.asgi_types import ASGIApp, Receive, Scope, Send
 from gpucost.instrument.mlflow import STATUS_TAG, log_training_cost
-from gpucost.testing.processes import free_port
-from tests.support.servers import (
+from gpucost_testing.processes import free_port
+from gpucost_testing.servers import (
     REPO_ROOT,
     ManagedProcess,
     prom_query,

@@ -1,7 +1,7 @@
 """The kubelet /metrics/resource reader against real local servers: HTTPS with a bearer token, and bad answers.
 
 The kubelet stand-in serves the recorded fixtures under tests/fixtures/kubelet
-over TLS with a throw-away CA (gpucost.testing.real_apiserver_pki), checks the
+over TLS with a throw-away CA (gpucost_testing.real_apiserver_pki), checks the
 bearer token the way the kubelet's webhook authenticator would see it, and the
 plain-HTTP fixture server plays the bad answers: 401, garbage, a huge body, a
 body that never ends in time.  Each must end as SourceUnavailable, which the
@@ -36,8 +36,8 @@ from gpucost.sources.kubelet_resource import (
     UsageTracker,
 )
 from gpucost.sources.truncation import TruncationCounter
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
-from gpucost.testing.real_apiserver_pki import Pki, make_pki
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.real_apiserver_pki import Pki, make_pki
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -32,8 +32,8 @@ import pytest
 import yaml
 
 from gpucost.sources.scenario import REPLICA_SEPARATOR, Scenario, ScenarioGpu, load_scenario
-from tests.support.kube_harness import KubeHarness
-from tests.support.servers import (
+from gpucost_testing.kube_harness import KubeHarness
+from gpucost_testing.servers import (
     REPO_ROOT,
     ManagedProcess,
     prom_query,

@@ -12,8 +12,8 @@ import pytest
 
 from gpucost.instrument.mlflow import STATUS_TAG, log_training_cost, training_cost
 from gpucost.instrument.training_cli import add_parser, run
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
-from tests.support.servers import free_port, prom_query, start_prometheus, wait_for, write_prometheus_config
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.servers import free_port, prom_query, start_prometheus, wait_for, write_prometheus_config
 
 pytestmark = pytest.mark.integration
 

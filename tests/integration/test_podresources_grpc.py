@@ -15,7 +15,7 @@ from gpucost.sources.podresources.attribution import attribute
 from gpucost.sources.podresources.client import ContainerDeviceAssignment, PodResourcesClient
 from gpucost.sources.podresources.provider import PodResourcesAllocationProvider
 from gpucost.sources.podresources.source import PodResourcesSource
-from tests.support.fake_kubelet import FakeKubelet, GetMode
+from gpucost_testing.fake_kubelet import FakeKubelet, GetMode
 
 pytestmark = pytest.mark.integration
 

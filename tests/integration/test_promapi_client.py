@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from gpucost.promapi import Matrix, Point, PrometheusApiError, PrometheusClient, Sample, Series, Vector
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
-from tests.support.servers import free_port
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.servers import free_port
 
 pytestmark = pytest.mark.integration
 

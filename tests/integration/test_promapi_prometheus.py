@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from gpucost.promapi import Matrix, PrometheusApiError, PrometheusClient, Sample, Scalar, String, Vector
-from tests.support.servers import require_binary, start_prometheus, wait_for, write_prometheus_config
+from gpucost_testing.servers import require_binary, start_prometheus, wait_for, write_prometheus_config
 
 pytestmark = pytest.mark.integration
 

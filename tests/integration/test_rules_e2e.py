@@ -31,7 +31,7 @@ import yaml
 
 from gpucost.alerting import DeliveryMode, Settings, Timings, render_config
 from gpucost.rulegen import RuleOptions, write_rules
-from tests.support.servers import (
+from gpucost_testing.servers import (
     REPO_ROOT,
     ManagedProcess,
     free_port,
@@ -43,7 +43,7 @@ from tests.support.servers import (
     wait_for,
     write_prometheus_config,
 )
-from tests.support.slack_sink import SlackSink
+from gpucost_testing.slack_sink import SlackSink
 
 if TYPE_CHECKING:
     from tests.integration.rules_stacks import RulesStacks

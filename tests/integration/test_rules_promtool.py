@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from gpucost.contract.tiers import BUDGET_ALERT
-from tests.support.servers import REPO_ROOT, require_binary
+from gpucost_testing.servers import REPO_ROOT, require_binary
 
 RULES_DIR = REPO_ROOT / "rules"
 RULE_FILES = sorted(RULES_DIR.glob("*.yaml"))

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gpucost.bench.rules_scale import run_rules_scale
-from tests.support.servers import REPO_ROOT
+from gpucost_bench.rules_scale import run_rules_scale
+from gpucost_testing.servers import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 

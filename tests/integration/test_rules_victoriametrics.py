@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gpucost_testing.servers import ManagedProcess, http_get_json, prom_query, wait_for
 from tests.integration.test_rules_e2e import (
     BUDGET,
     RATE_WINDOW_SECONDS,
@@ -29,7 +30,6 @@ from tests.integration.test_rules_e2e import (
     budget_alerts,
     prometheus_alerts,
 )
-from tests.support.servers import ManagedProcess, http_get_json, prom_query, wait_for
 
 if TYPE_CHECKING:
     from tests.integration.rules_stacks import RulesStacks

@@ -29,8 +29,8 @@ import pytest
 import yaml
 
 from gpucost.pricing.catalog import shipped_catalog
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
-from tests.support.servers import (
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.servers import (
     REPO_ROOT,
     ManagedProcess,
     free_port,

@@ -21,9 +21,9 @@ from gpucost.sources.apiserver import ApiServerSource
 from gpucost.sources.kept_metadata import MAX_VALUE_CHARS, KeptKeys
 from gpucost.sources.truncation import LONG_VALUE, OVERSIZED_STRING, SOURCE_APISERVER
 from gpucost.sources.workload_labels import DEFAULT_WORKLOAD_LABEL_CONFIG
-from tests.support.fake_apiserver import FakeApiServer
-from tests.support.kube_harness import KubeHarness
-from tests.support.servers import REPO_ROOT, start_exporter, wait_for
+from gpucost_testing.fake_apiserver import FakeApiServer
+from gpucost_testing.kube_harness import KubeHarness
+from gpucost_testing.servers import REPO_ROOT, start_exporter, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

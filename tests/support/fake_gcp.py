@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpucost.testing.http_fixture import HttpFixture, RecordedRequest, Reply
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
 
 JsonObject = dict[str, Any]
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice
+from gpucost.attribution import pod_busy_by_device
+from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample
 from gpucost.sources.podresources.attribution import DEFAULT_RESOURCE_NAMES, attribute, is_gpu_resource
 from gpucost.sources.podresources.client import ContainerDeviceAssignment
 
@@ -282,3 +283,17 @@ def test_shares_on_any_device_never_add_up_to_more_than_one(
         assert 0.0 < allocation.share <= 1.0
         per_device[allocation.uuid] += allocation.share
     assert all(total <= 1.0 + 1e-9 for total in per_device.values())
+
+
+def test_per_process_utilization_becomes_busy_time_per_pod_and_only_where_it_was_measured() -> None:
+    samples = {
+        GPU_A: GpuSample(GPU_A, 1.0, 0.9, process_utilization={10: 0.5, 11: 0.25, 20: 0.1, 99: 0.05}),
+        GPU_B: GpuSample(GPU_B, 1.0, 0.4),
+        MIG_3G: GpuSample(MIG_3G, 1.0, 0.3, process_utilization={99: 0.3}),
+    }
+    owners = {10: "uid-a", 11: "uid-a", 20: "uid-b"}
+    assert pod_busy_by_device(samples, owners) == {
+        GPU_A: {"uid-a": 0.75, "uid-b": 0.1},
+        # Measured, but no process in a known pod: nobody's busy time, not a share split.
+        MIG_3G: {},
+    }

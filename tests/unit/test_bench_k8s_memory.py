@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from gpucost.bench import exporter_k8s_memory
-from gpucost.bench.report import render_figures
-from gpucost.testing import real_apiserver
+from gpucost_bench import exporter_k8s_memory
+from gpucost_bench.report import render_figures
+from gpucost_testing import real_apiserver
 
 MACHINE = {"cpu_count": 2, "cpu_model": "test", "python": "3.11", "platform": "linux", "date_utc": "2026-01-01"}
 

@@ -6,15 +6,15 @@ import itertools
 
 import pytest
 
-from gpucost.bench.live_node import EPOCH, TraceGpuSource, VirtualClock, kube_time, pod_object
-from gpucost.bench.live_trace import (
+from gpucost.sources.podresources.device_ids import map_device_id
+from gpucost_bench.live_node import EPOCH, TraceGpuSource, VirtualClock, kube_time, pod_object
+from gpucost_bench.live_trace import (
     EVENT_ORDER,
     FULL_SHAPE,
     MIN_SLOT_GAP_SECONDS,
     QUICK_SHAPE,
     generate_live_node,
 )
-from gpucost.sources.podresources.device_ids import map_device_id
 
 SEED = 20250602
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpucost.bench.__main__ import _size
-from gpucost.bench.fleet_history import (
+from gpucost_bench.__main__ import _size
+from gpucost_bench.fleet_history import (
     NODE_POOLS,
     FleetCounters,
     HistoryChunk,
@@ -19,8 +19,8 @@ from gpucost.bench.fleet_history import (
     SyntheticFleet,
     write_history_chunks,
 )
-from gpucost.bench.rule_timing import bench_rule_files, parse_vmalert_iterations
-from tests.support.servers import REPO_ROOT
+from gpucost_bench.rule_timing import bench_rule_files, parse_vmalert_iterations
+from gpucost_testing.servers import REPO_ROOT
 
 END = 1_800_000_000  # a fixed instant, a multiple of 60
 SAMPLE = re.compile(r"^(?P<name>[a-z0-9_:]+)\{(?P<labels>.*)\} (?P<value>\S+) (?P<ts>\d+)$")
@@ -153,7 +153,7 @@ def test_live_exposition_serves_the_latest_render_and_continues_the_counters(tmp
     import time
     import urllib.request
 
-    from gpucost.bench.fleet_history import LiveExposition
+    from gpucost_bench.fleet_history import LiveExposition
 
     now = int(time.time())
     fleet = SyntheticFleet(2, now - 86400, pod_lifetime_seconds=4 * 3600)
@@ -188,7 +188,7 @@ def test_serving_pods_export_share_seconds_70_30_and_the_daily_split_history_cov
     """Serving pods' apps export share-seconds (their GPU-seconds x utilization, 70/30 between two business
     units); the split per model and business unit that the daily group integrates is written at every
     step of the last day, and only there."""
-    from gpucost.bench.fleet_history import SPLIT_RECORD
+    from gpucost_bench.fleet_history import SPLIT_RECORD
 
     (chunk,), _ = _write(tmp_path, chunk_samples=10**12, days=2, nodes=3)
     kinds: dict[tuple[str, str], str] = {}
@@ -230,8 +230,8 @@ def test_victoria_metrics_accepts_the_full_fleets_exposition_in_one_scrape() -> 
     left the first full run's VictoriaMetrics without live samples: the benchmark raises the limit."""
     import time
 
-    from gpucost.bench.fleet_history import LiveExposition
-    from gpucost.bench.rules_scale import victoria_metrics_flags
+    from gpucost_bench.fleet_history import LiveExposition
+    from gpucost_bench.rules_scale import victoria_metrics_flags
 
     now = int(time.time())
     live = LiveExposition(SyntheticFleet(1000, now - 86400, 4 * 3600), FleetCounters.empty(1000), period_seconds=3600)

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 
 from gpucost.chartfiles import CHART_FILES_DIR, chart_copies, main, sync_chart_files
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 CHART = REPO_ROOT / "helm" / "gpucost"
 

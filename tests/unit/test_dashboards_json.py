@@ -13,7 +13,7 @@ import pytest
 from gpucost.contract import tiers
 from gpucost.dashboards import BUILDERS, rendered
 from gpucost.dashboards.__main__ import main as dashboards_main
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 DASHBOARD_DIR = REPO_ROOT / "dashboards"
 UIDS = {

@@ -18,7 +18,7 @@ from gpucost.contract import recorded
 from gpucost.dashboards import rendered
 from gpucost.dashboards.__main__ import main as dashboards_main
 from gpucost.rulegen.__main__ import main as rulegen_main
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 DASHBOARD_SOURCES = sorted((REPO_ROOT / "exporter/gpucost/dashboards").glob("*.py"))
 # A recorded name has the shape level:metric:operation.

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 DOCS = [*sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "README.md"]
 FILE_MARK = "# file: "

@@ -46,7 +46,7 @@ KNOWN_EXAMPLES = frozenset(
     {
         "examples/budgets.yaml",
         "alertmanager/examples/budgets.yaml",
-        "exporter/gpucost/demo/budgets.yaml",
+        "examples/gpucost_demo/budgets.yaml",
         "tests/fixtures/budgets/valid.yaml",
         "helm/gpucost/values.yaml",
         "helm/gpucost/ci/budgets-aws-values.yaml",

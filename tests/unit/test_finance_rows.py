@@ -17,7 +17,7 @@ from gpucost.errors import UserInputError
 from gpucost.finance import files
 from gpucost.finance.reader import SETTLE, SOURCES, check_closed, check_resources, day_query
 from gpucost.finance.rows import COLUMNS, COST_LABELS, CostRow, DayKey, rows_from_samples
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 pq = pytest.importorskip("pyarrow.parquet")
 pacsv = pytest.importorskip("pyarrow.csv")

@@ -1,5 +1,8 @@
 """The folders of gpucost import each other in one direction only, and the product never imports
-its test kit (issue #18: "No folder import cycle (tested)").
+its test kit, benchmarks or demo (issue #18: "No folder import cycle (tested)").
+
+The graph spans the product (exporter/gpucost) and the packages that live outside the wheel
+(tests/gpucost_testing, bench/gpucost_bench, examples/gpucost_demo): each of those is one folder.
 
 The graph is read statically with `ast`: every `import` and `from ... import`, at module level,
 inside functions (the lazy imports that keep `--help` fast) and under `if TYPE_CHECKING:`.
@@ -22,10 +25,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-SOURCE_ROOT = Path(__file__).resolve().parents[2] / "exporter"
-TOP_PACKAGE = "gpucost"
-# Test kit, benchmarks and the demo leave the wheel (#18); the product must not need them.
-NOT_SHIPPED = ("gpucost.testing", "gpucost.bench", "gpucost.demo")
+Root = tuple[Path, str]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# (folder on sys.path, top-level package): the product, the one package the wheel holds ...
+PRODUCT: Root = (REPO_ROOT / "exporter", "gpucost")
+# ... and the test kit, the benchmarks and the demo, which left the wheel (#18): they may import
+# the product (and the test kit), the product must not need them.
+NOT_SHIPPED_ROOTS: tuple[Root, ...] = (
+    (REPO_ROOT / "tests", "gpucost_testing"),
+    (REPO_ROOT / "bench", "gpucost_bench"),
+    (REPO_ROOT / "examples", "gpucost_demo"),
+)
+ROOTS = (PRODUCT, *NOT_SHIPPED_ROOTS)
+NOT_SHIPPED = tuple(package for _, package in NOT_SHIPPED_ROOTS)
+# Where the three lived inside the product package before #18.
+FORMER_PRODUCT_FOLDERS = ("testing", "bench", "demo")
 # #18 layout work: gpucost.metrics renders gpucost.snapshot, the snapshot defaults its cut counts
 # from gpucost.sources.truncation, and gpucost.sources.workload_labels checks label names against
 # gpucost.metrics.names. Fixing it moves modules owned elsewhere (see the issue); once it is gone,
@@ -63,7 +77,7 @@ class Cycle:
         return "\n".join(lines)
 
 
-def package_modules(source_root: Path, package: str = TOP_PACKAGE) -> dict[str, Path]:
+def package_modules(source_root: Path, package: str) -> dict[str, Path]:
     """Dotted module name -> file, for every .py file under source_root/package."""
     modules: dict[str, Path] = {}
     for path in sorted((source_root / package).rglob("*.py")):
@@ -94,14 +108,18 @@ def _from_base(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     return ".".join([*anchor, *([node.module] if node.module else [])])
 
 
-def graph_node(module: str, modules: Mapping[str, Path], package: str) -> str:
-    """The module's folder, or the module itself if it is a loose module at the top of the package."""
+def graph_node(module: str, modules: Mapping[str, Path], product: str) -> str:
+    """The module's folder, or the module itself if it is a loose module at the top of the product;
+    a package outside the product (the test kit, the benchmarks, the demo) is one folder."""
+    package = module.partition(".")[0]
+    if package != product:
+        return package
     folder = module if _is_package(modules[module]) else module.rpartition(".")[0]
     return module if folder == package and module != package else folder
 
 
-def imports_of(module: str, modules: Mapping[str, Path], source_root: Path, package: str) -> list[Import]:
-    """Every import in the module's file, wherever it is written, that lands on one of `modules`."""
+def imports_of(module: str, modules: Mapping[str, Path], source_root: Path, product: str) -> list[Import]:
+    """Every import in the module's file (under source_root), wherever it is written, that lands on one of `modules`."""
     path = modules[module]
     found: list[Import] = []
     file = str(path.relative_to(source_root))
@@ -118,14 +136,23 @@ def imports_of(module: str, modules: Mapping[str, Path], source_root: Path, pack
             imported = _known_module(target, modules)
             if imported is not None:
                 found.append(Import(file, node.lineno, module, imported,
-                                    graph_node(module, modules, package), graph_node(imported, modules, package)))
+                                    graph_node(module, modules, product), graph_node(imported, modules, product)))
     return found
 
 
-@functools.cache  # three tests read the same tree
-def import_graph(source_root: Path = SOURCE_ROOT, package: str = TOP_PACKAGE) -> tuple[Import, ...]:
-    modules = package_modules(source_root, package)
-    return tuple(sorted(found for module in modules for found in imports_of(module, modules, source_root, package)))
+def modules_by_root(roots: tuple[Root, ...]) -> dict[Root, dict[str, Path]]:
+    return {root: package_modules(*root) for root in roots}
+
+
+@functools.cache  # three tests read the same trees
+def import_graph(roots: tuple[Root, ...] = ROOTS) -> tuple[Import, ...]:
+    """The imports among all the roots' modules (the first root is the product): an import of a
+    package that is not scanned is no edge."""
+    product = roots[0][1]
+    by_root = modules_by_root(roots)
+    modules = {name: path for root_modules in by_root.values() for name, path in root_modules.items()}
+    return tuple(sorted(found for (source_root, _), root_modules in by_root.items() for module in root_modules
+                        for found in imports_of(module, modules, source_root, product)))
 
 
 def folder_edges(imports: Iterable[Import]) -> dict[tuple[str, str], Import]:
@@ -186,11 +213,11 @@ def _in_folder(module: str, folder: str) -> bool:
     return module == folder or module.startswith(folder + ".")
 
 
-def product_imports_of_unshipped(imports: Iterable[Import]) -> list[Import]:
+def product_imports_of_unshipped(imports: Iterable[Import], not_shipped: tuple[str, ...] = NOT_SHIPPED) -> list[Import]:
     """Imports from a shipped module into the test kit, the benchmarks or the demo."""
     return [found for found in imports
-            if not any(_in_folder(found.importer, folder) for folder in NOT_SHIPPED)
-            and any(_in_folder(found.imported, folder) for folder in NOT_SHIPPED)]
+            if not any(_in_folder(found.importer, folder) for folder in not_shipped)
+            and any(_in_folder(found.imported, folder) for folder in not_shipped)]
 
 
 def _write(root: Path, relative: str, text: str) -> None:
@@ -210,7 +237,7 @@ def test_the_graph_sees_lazy_relative_and_type_checking_imports_and_names_each_c
     _write(tmp_path, "pkg/c/__init__.py", "")
     _write(tmp_path, "pkg/c/three.py", "from pkg.a import one\nfrom pkg.core import anything\n")
 
-    imports = import_graph(tmp_path, "pkg")
+    imports = import_graph(((tmp_path, "pkg"),))
     cycles = folder_cycles(imports)
 
     assert Import("pkg/a/one.py", 2, "pkg.a.one", "pkg.b.two", "pkg.a", "pkg.b") in imports
@@ -232,9 +259,36 @@ def test_loose_top_level_modules_are_nodes_of_their_own(tmp_path: Path) -> None:
     _write(tmp_path, "pkg/b/two.py", "import pkg.model\n")
 
     # app -> a -> model is layering, not a cycle; model <-> b is one.
-    cycles = folder_cycles(import_graph(tmp_path, "pkg"))
+    cycles = folder_cycles(import_graph(((tmp_path, "pkg"),)))
 
     assert [cycle.folders for cycle in cycles] == [frozenset({"pkg.model", "pkg.b"})]
+
+
+def test_packages_from_other_roots_are_one_folder_each_and_an_import_into_the_kit_is_caught(tmp_path: Path) -> None:
+    _write(tmp_path, "src/pkg/__init__.py", "")
+    _write(tmp_path, "src/pkg/app.py", "import kit.fakes\n")
+    _write(tmp_path, "src/pkg/a/__init__.py", "")
+    _write(tmp_path, "src/pkg/a/one.py", "def later() -> None:\n    from kit import harness\n")
+    _write(tmp_path, "kits/kit/__init__.py", "")
+    _write(tmp_path, "kits/kit/fakes.py", "from pkg import app\n")
+    _write(tmp_path, "kits/kit/harness.py", "import pkg.a.one\nimport yaml\n")
+
+    imports = import_graph(((tmp_path / "src", "pkg"), (tmp_path / "kits", "kit")))
+
+    assert Import("kit/harness.py", 1, "kit.harness", "pkg.a.one", "kit", "pkg.a") in imports
+    # One cycle through the kit: pkg.a -> kit -> pkg.a and pkg.app -> kit -> pkg.app.
+    assert [cycle.folders for cycle in folder_cycles(imports)] == [frozenset({"kit", "pkg.a", "pkg.app"})]
+    assert [found.where() for found in product_imports_of_unshipped(imports, ("kit",))] == [
+        "pkg/a/one.py:2 (pkg.a.one -> kit.harness)",
+        "pkg/app.py:1 (pkg.app -> kit.fakes)",
+    ]
+
+
+def test_the_test_kit_benchmarks_and_demo_live_outside_the_product_package() -> None:
+    # Each root must hold modules: an import of a package the graph does not scan is no edge, so a
+    # wrong root would hide the product's imports of it.
+    assert all(modules for modules in modules_by_root(ROOTS).values())
+    assert [name for name in FORMER_PRODUCT_FOLDERS if (PRODUCT[0] / PRODUCT[1] / name).exists()] == []
 
 
 def test_no_import_cycle_between_folders() -> None:

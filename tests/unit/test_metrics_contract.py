@@ -17,7 +17,7 @@ from gpucost.metrics.names import DEFAULT_WORKLOAD_LABELS, EXPORTER_METRICS
 from gpucost.metrics.render import SnapshotRenderer
 from gpucost.model import ContainerRef, GpuDevice, GpuSample, PriceQuote
 from gpucost.snapshot import CollectorHealth, DeviceView, ExporterSnapshot, PodOwner
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 TRAIN = ContainerRef("research", "train-0", "trainer")
 SERVE = ContainerRef("search", 'ranker "quoted"\\pod', "server")

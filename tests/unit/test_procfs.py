@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gpucost.sources.procfs import parse_pod_uid, pod_uid_for_pid
+from gpucost.sources.procfs import ProcfsPidOwners, parse_pod_uid, pod_uid_for_pid
 
 FIXTURE_PROC = Path(__file__).resolve().parents[1] / "fixtures" / "procfs"
 
@@ -51,6 +51,19 @@ def test_a_process_that_exits_between_calls_stops_resolving(host_proc: Path) -> 
     assert pod_uid_for_pid(4103, proc_root=host_proc) == EXPECTED_UIDS[4103]
     shutil.rmtree(host_proc / "4103")
     assert pod_uid_for_pid(4103, proc_root=host_proc) is None
+
+
+def test_the_per_tick_step_answers_the_pods_of_the_asked_pids_leaving_out_the_rest(host_proc: Path) -> None:
+    owners = ProcfsPidOwners(host_proc).pod_uids({4101, 4106, 4107, 99999})
+    # 4106 is in no pod and 99999 is gone: neither is an error, both are left out.
+    assert owners == {4101: EXPECTED_UIDS[4101], 4107: EXPECTED_UIDS[4107]}
+
+
+def test_an_unexpected_read_error_is_raised_for_the_health_board_to_record(host_proc: Path) -> None:
+    (host_proc / "4101" / "cgroup").unlink()
+    (host_proc / "4101" / "cgroup").mkdir()  # reading a directory is no "process gone"
+    with pytest.raises(IsADirectoryError):
+        ProcfsPidOwners(host_proc).pod_uids({4101})
 
 
 def test_systemd_slice_underscores_become_dashes() -> None:

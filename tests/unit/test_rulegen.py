@@ -20,7 +20,7 @@ from gpucost.rulegen import (
     render_sidecar_rules,
 )
 from gpucost.rulegen.__main__ import main
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 
 @pytest.mark.parametrize("file_name", GENERATED_FILES)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.servers import REPO_ROOT
+from gpucost_testing.servers import REPO_ROOT
 
 RULES_DIR = REPO_ROOT / "rules"
 TESTS_DIR = RULES_DIR / "tests"

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gpucost.testing.real_apiserver import ApiError, KubeClient, RealApiServer
-from gpucost.testing.servers import REPO_ROOT
+from gpucost_testing.real_apiserver import ApiError, KubeClient, RealApiServer
+from gpucost_testing.servers import REPO_ROOT
 
 CHART = REPO_ROOT / "helm" / "gpucost"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gpucost.testing.real_apiserver import RealApiServer, RealClusterUnavailable
+from gpucost_testing.real_apiserver import RealApiServer, RealClusterUnavailable
 
 
 def serve(tmp_path_factory: pytest.TempPathFactory, name: str, *, watch_cache: bool) -> Iterator[RealApiServer]:

@@ -1,6 +1,6 @@
 """A simulated GPU node joined to a real kube-apiserver: what the exporter sees on a node of a cluster.
 
-`KubeHarness` (gpucost.testing.kube_harness) replays a scenario through its own fake API
+`KubeHarness` (gpucost_testing.kube_harness) replays a scenario through its own fake API
 server, which lets it choose pod uids; a real API server assigns them, so pods here are
 made through the real API instead and this adapter keeps the node's other two views in
 step with them:
@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 
 from gpucost.sources.podresources.client import ContainerDeviceAssignment
-from gpucost.testing.fake_kubelet import FakeKubelet
-from gpucost.testing.real_apiserver import RealApiServer
+from gpucost_testing.fake_kubelet import FakeKubelet
+from gpucost_testing.real_apiserver import RealApiServer
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_MODEL = "NVIDIA A100-SXM4-80GB"

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from gpucost.model import PodMeta
-from gpucost.testing.fake_kubelet import FakeKubelet
-from gpucost.testing.real_apiserver import RealApiServer
+from gpucost_testing.fake_kubelet import FakeKubelet
+from gpucost_testing.real_apiserver import RealApiServer
 from tests.integration.edges_node import (
     GPUS,
     LABELS,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from gpucost.sources.apiserver import ApiServerSource
-from gpucost.testing.real_apiserver import ApiError, RealApiServer
+from gpucost_testing.real_apiserver import ApiError, RealApiServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

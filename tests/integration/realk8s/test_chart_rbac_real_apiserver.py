@@ -28,8 +28,8 @@ import yaml
 from gpucost.budgets.enforcement import QuotaEnforcer, load_core_v1, quota_name
 from gpucost.budgets.spec import BudgetFile, parse_budget_file
 from gpucost.budgets.state import SidecarState
-from gpucost.testing.real_apiserver import ApiError, RealApiServer, service_account_user
-from gpucost.testing.servers import wait_for
+from gpucost_testing.real_apiserver import ApiError, RealApiServer, service_account_user
+from gpucost_testing.servers import wait_for
 from tests.integration.realk8s.chart_release import Helm
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gpucost.testing.real_apiserver import ApiError, RealApiServer
+from gpucost_testing.real_apiserver import ApiError, RealApiServer
 from tests.integration.realk8s.chart_release import (
     CI_VALUES,
     Helm,

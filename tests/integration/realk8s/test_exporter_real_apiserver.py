@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpucost.testing.real_apiserver import RealApiServer, RealClusterUnavailable, service_account_user
-from gpucost.testing.servers import ManagedProcess, start_exporter
+from gpucost_testing.real_apiserver import RealApiServer, RealClusterUnavailable, service_account_user
+from gpucost_testing.servers import ManagedProcess, start_exporter
 from tests.integration.realk8s.chart_release import Helm
 from tests.integration.realk8s.real_node import RealClusterNode
 

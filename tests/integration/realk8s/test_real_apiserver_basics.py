@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gpucost.testing.real_apiserver import (
+from gpucost_testing.real_apiserver import (
     KUBE_VERSION,
     ApiError,
     RealApiServer,
@@ -16,7 +16,7 @@ from gpucost.testing.real_apiserver import (
     find_kube_apiserver,
     service_account_user,
 )
-from gpucost.testing.servers import wait_for
+from gpucost_testing.servers import wait_for
 
 pytestmark = pytest.mark.integration
 

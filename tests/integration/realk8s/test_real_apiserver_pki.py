@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gpucost.testing.real_apiserver_pki import ADMIN_GROUP, ADMIN_USER, make_pki
+from gpucost_testing.real_apiserver_pki import ADMIN_GROUP, ADMIN_USER, make_pki
 
 
 def openssl(*args: str | Path) -> str:
