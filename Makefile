@@ -11,7 +11,9 @@ HELM := $(GOBIN_DIR)/helm
 KUBE_APISERVER := $(GOBIN_DIR)/kube-apiserver
 HELM_VERSION := v3.21.4
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager victoria-metrics
-PYTEST_ARGS ?=
+# Two pytest-xdist workers: the suite mostly waits on real servers (rule windows, Alertmanager
+# group waits, kube-apiserver), not on the CPU.  Serially: make test PYTEST_ARGS=-n0
+PYTEST_ARGS ?= -n 2
 
 export PATH := $(abspath $(VENV))/bin:$(GOBIN_DIR):$(PATH)
 export PYTHONUNBUFFERED := 1
