@@ -32,7 +32,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,17 +40,15 @@ from typing import Any
 from gpucost.config import ExporterConfig
 from gpucost.engine.ledger import ContainerCounters, ContainerKey, GpuCounters
 from gpucost.errors import SourceUnavailable
-from gpucost.kube import ApiServerMetadataProvider
+from gpucost.kube import ApiServerMetadataProvider, kubernetes_providers
 from gpucost.model import GpuDevice, GpuSample, NodeInfo, PodMeta
 from gpucost.pricing.book import PriceBook
 from gpucost.pricing.settings import PricingSettings
 from gpucost.sampler import Sampler, SamplerSettings
 from gpucost.snapshot import ExporterSnapshot
 from gpucost.sources.apiserver import ApiServerSource
-from gpucost.sources.kept_metadata import KeptKeys
-from gpucost.sources.podresources.client import ContainerDeviceAssignment, PodResourcesClient
+from gpucost.sources.podresources.client import ContainerDeviceAssignment
 from gpucost.sources.podresources.provider import PodResourcesAllocationProvider
-from gpucost.sources.podresources.source import PodResourcesSource
 from gpucost.sources.workload_labels import DEFAULT_WORKLOAD_LABEL_CONFIG, WorkloadLabelMapper
 from gpucost_bench.live_trace import (
     FULL_SHAPE,
@@ -339,26 +337,18 @@ class _Replay:
 def _providers(
     trace_clock: VirtualClock, kubelet: FakeKubelet, kubeconfig: Path
 ) -> tuple[PodResourcesAllocationProvider, ApiServerMetadataProvider, ApiServerSource]:
-    """The Kubernetes providers as `gpucost.kube.kubernetes_providers` builds them, on the virtual clock."""
-    k8s = ExporterConfig().kubernetes
-    api_source = ApiServerSource(NODE_NAME, kubeconfig=str(kubeconfig),
-                                 kept_keys=KeptKeys.for_workload_labels(DEFAULT_WORKLOAD_LABEL_CONFIG))
-    metadata = ApiServerMetadataProvider(api_source)
-    socket = str(kubelet.socket_path)
-    source = PodResourcesSource(
-        lambda: PodResourcesClient(socket),
-        interval_seconds=k8s.pod_resources_interval_seconds,
-        max_staleness_seconds=k8s.max_staleness_seconds,
-        clock=trace_clock.now,
-    )
-    allocations = PodResourcesAllocationProvider(
-        source,
-        extra_resource_names=k8s.extra_resource_names,
-        mps_resources=k8s.mps_resources,
-        replicas_per_gpu=k8s.replicas_per_gpu,
-        pod_uids=metadata.pod_uids,
-    )
-    return allocations, metadata, api_source
+    """The Kubernetes providers from `gpucost.kube.kubernetes_providers` itself, default settings,
+    the kubelet polls timed on the virtual clock."""
+    defaults = ExporterConfig()
+    config = replace(defaults, kubernetes=replace(
+        defaults.kubernetes, enabled=True, node_name=NODE_NAME, kubeconfig=str(kubeconfig),
+        pod_resources_socket=str(kubelet.socket_path),
+    ))
+    providers = kubernetes_providers(config, None, clock=trace_clock.now)
+    allocations, metadata = providers.allocations, providers.metadata
+    assert isinstance(allocations, PodResourcesAllocationProvider)
+    assert isinstance(metadata, ApiServerMetadataProvider)
+    return allocations, metadata, metadata.source
 
 
 def _sampler_settings() -> SamplerSettings:

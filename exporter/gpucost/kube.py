@@ -7,7 +7,8 @@ Kubernetes never pays for lightkube or gRPC.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from gpucost.attribution import Providers
@@ -137,6 +138,11 @@ class ApiServerMetadataProvider:
     def pod_uids(self) -> Mapping[tuple[str, str], str]:
         return {(p.namespace, p.pod): p.uid for p in self._source.pods()}
 
+    @property
+    def source(self) -> ApiServerSource:
+        """The watch behind the labels (a benchmark waits on it to see its own changes)."""
+        return self._source
+
     def stop(self) -> None:
         if self._started:
             self._source.stop()
@@ -146,7 +152,11 @@ def _earlier(first: float | None, second: float | None) -> bool:
     return first is not None and (second is None or first < second)
 
 
-def kubernetes_providers(config: ExporterConfig, backend: GpuSource) -> Providers:
+def kubernetes_providers(
+    config: ExporterConfig, backend: GpuSource | None, clock: Callable[[], float] = time.monotonic
+) -> Providers:
+    """The kubelet, API server and /proc providers for `config`; `clock` times the kubelet polls
+    (the sampler's clock when it is not the host's, as in the live-node benchmark)."""
     k8s = config.kubernetes
     node_name = resolve_node_name(k8s.node_name or None)
     if not node_name:
@@ -163,6 +173,7 @@ def kubernetes_providers(config: ExporterConfig, backend: GpuSource) -> Provider
         lambda: PodResourcesClient(socket),
         interval_seconds=k8s.pod_resources_interval_seconds,
         max_staleness_seconds=k8s.max_staleness_seconds,
+        clock=clock,
     )
     allocations = PodResourcesAllocationProvider(
         source,
