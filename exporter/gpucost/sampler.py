@@ -7,16 +7,9 @@ The steps, in order: the GPUs (nvml), the allocations, the metadata, the
 process owners (procfs: the sampled pids' pods, turned into busy fractions per
 pod so the engine gets plain numbers), the prices.
 
-Each tick's inputs go to a short journal and are booked into the ledger once
-the allocation provider can no longer change what it knows of that tick (its
-`settle_seconds`; 0, so at once, for providers that know exact times).  A
-polled provider (the kubelet) keeps a history of its views, and the booking
-bounds every allocation by its pod's lifetime from the API server
-(`gpucost.engine.edges`).  Every tick is booked whole, so allocated +
-unallocated == cost holds at every scrape; the checkpoint records the end of
-the last booked tick, so a restart charges the unbooked rest as its first gap:
-no tick is counted twice or lost.  `stop()` books the journal with what is
-known before the final checkpoint.
+Each tick's inputs wait in a journal (`gpucost.booking`) until they have settled; the checkpoint
+records the end of the last booked tick, so a restart charges the unbooked rest as its first gap
+(no tick counted twice or lost), and `stop()` books the journal before the final checkpoint.
 """
 
 from __future__ import annotations
@@ -24,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,7 +24,6 @@ from typing import Protocol
 
 from gpucost import __version__
 from gpucost.attribution import (
-    AllocationHistory,
     AllocationProvider,
     AllocationView,
     MetadataProvider,
@@ -40,12 +31,12 @@ from gpucost.attribution import (
     pod_busy_by_device,
     truncation_counts,
 )
-from gpucost.engine.edges import EDGE_SOURCES, AllocationEpisode, PodTimes, TickHolding, hold_for_tick
+from gpucost.booking import Journal, JournalTick, LabelMapper
 from gpucost.engine.ledger import Ledger
-from gpucost.engine.tick import TickInputs, run_tick, sharing_mode
+from gpucost.engine.tick import sharing_mode
 from gpucost.errors import SourceUnavailable
 from gpucost.health import HealthBoard
-from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta, PriceQuote
+from gpucost.model import ContainerRef, GpuDevice, GpuSample, NodeInfo, PriceQuote
 from gpucost.snapshot import DeviceView, ExporterSnapshot, PodOwner
 from gpucost.sources.registry import NVML, PRICING, SOURCES, STATE
 from gpucost.state import StateFile
@@ -57,9 +48,6 @@ log = logging.getLogger("gpucost.sampler")
 UNPRICED = PriceQuote(0.0, "unpriced", detail="no price resolved yet")
 # Health entries that are not data sources: a failing checkpoint write does not make the metrics wrong.
 NOT_SOURCES = frozenset(source.collector for source in SOURCES if not source.feeds_metrics)
-# Ticks waiting to be booked, at most: ten minutes of 1 s ticks, far beyond any settle time
-# (a poll gap plus a margin); it bounds memory should the clock stall or step back.
-MAX_JOURNAL_TICKS = 600
 
 
 class GpuSource(Protocol):
@@ -88,10 +76,6 @@ class PriceSource(Protocol):
     def catalog_source(self) -> str: ...
 
 
-class LabelMapper(Protocol):
-    def values(self, pod: PodMeta | None, namespace_labels: Mapping[str, str]) -> tuple[str, ...]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class SamplerSettings:
     workload_label_names: tuple[str, ...]
@@ -102,26 +86,6 @@ class SamplerSettings:
     device_refresh_seconds: float = 60.0
     overrides_check_seconds: float = 5.0
     init_backoff_max_seconds: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class JournalTick:
-    """One tick's inputs, waiting until the allocation provider's view of [start, end) has settled."""
-
-    start: float
-    end: float
-    devices: tuple[GpuDevice, ...]
-    samples: Mapping[str, GpuSample]
-    prices: Mapping[str, PriceQuote]
-    allocations: tuple[DeviceAllocation, ...]
-    # Resolved when sampled: by the time the tick is booked the processes may be gone.
-    busy_by_pod_uid: Mapping[str, Mapping[str, float]]
-    # Workload label values as they were during the tick, for the containers its view listed.
-    workload: Mapping[ContainerRef, tuple[str, ...]]
-
-    @property
-    def seconds(self) -> float:
-        return self.end - self.start
 
 
 def _as_of_timestamp(as_of: str) -> float:
@@ -153,7 +117,6 @@ class Sampler:
         self._metadata = metadata
         self._pid_owners = pid_owners
         self._prices = prices
-        self._labels = labels
         self._state_file = state_file
         self._wall_clock = wall_clock
         self._health = HealthBoard()
@@ -163,11 +126,9 @@ class Sampler:
         self._ledger = Ledger(settings.workload_label_names, settings.retention_seconds)
         self._last_tick: float | None = None
         self._restored_tick: float | None = None
-        self._journal: deque[JournalTick] = deque()
-        # End of the last tick in the ledger: what a checkpoint may claim as counted.
-        self._booked_until: float | None = None
-        self._metadata_current = False
-        self._edges: Counter[str] = Counter(dict.fromkeys(EDGE_SOURCES, 0))
+        self._restore()
+        # Shares the ledger and the lock: the restored ledger, never replaced after this.
+        self._journal = Journal(self._ledger, self._lock, allocations, metadata, labels, self._restored_tick)
         self._devices: tuple[GpuDevice, ...] = ()
         self._devices_at = -1e18
         self._overrides_at = -1e18
@@ -178,7 +139,6 @@ class Sampler:
         self._next_init = 0.0
         self._version = 0
         self._snapshot = ExporterSnapshot(0, settings.workload_label_names, build_version=__version__)
-        self._restore()
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -188,7 +148,6 @@ class Sampler:
         restored = self._state_file.load(self.settings.workload_label_names, self.settings.retention_seconds)
         if restored is not None:
             self._ledger, self._restored_tick = restored
-            self._booked_until = self._restored_tick
             log.info("restored counters from %s (last tick %s)", self._state_file.path,
                      datetime.fromtimestamp(self._restored_tick, tz=UTC).isoformat())
 
@@ -304,19 +263,20 @@ class Sampler:
         devices = self._devices
         self._health.run(self._allocations.name, lambda: self._allocations.refresh(devices, clock), None)
         view = self._allocations.current()
-        self._metadata_current = self._health.run(self._metadata.name, lambda: self._refresh_metadata(clock), False)
+        self._journal.metadata_current = self._health.run(self._metadata.name, lambda: self._refresh_metadata(clock),
+                                                          False)
         busy_by_pod_uid = self._resolve_busy(samples)
         node = self._metadata.node()
         no_prices: dict[str, PriceQuote] = {}
         prices = self._health.run(PRICING.collector, lambda: self._quote_prices(node, clock), no_prices)
         seconds = self._elapsed(clock)
-        workload = self._workload_values(view)
+        workload = self._journal.workload_values(view)
         if seconds > 0:
-            self._journal.append(JournalTick(clock - seconds, clock, devices, samples, prices, view.allocations,
-                                             busy_by_pod_uid, workload))
+            self._journal.add(JournalTick(clock - seconds, clock, devices, samples, prices, view.allocations,
+                                          busy_by_pod_uid, workload))
         # Retention is about scrapes, which happen in wall time, not on a compressed simulated clock.
         wall = self._wall_clock()
-        self._book_settled(clock, wall)
+        self._journal.book_settled(clock, wall)
         with self._lock:
             self._count_energy(samples, seconds)
             if samples is not no_samples:  # only a device list that NVML just gave says which GPUs are gone
@@ -331,63 +291,16 @@ class Sampler:
         self._metadata.refresh(clock)
         return True
 
-    # --- booking -----------------------------------------------------------------
-
-    def _settle_seconds(self) -> float:
-        return self._allocations.settle_seconds if isinstance(self._allocations, AllocationHistory) else 0.0
-
-    def _book_settled(self, clock: float, wall: float) -> None:
-        """Book every journaled tick whose view can no longer change, oldest first."""
-        settle = self._settle_seconds()
-        while self._journal and (self._journal[0].end + settle <= clock or len(self._journal) > MAX_JOURNAL_TICKS):
-            self._book(self._journal.popleft(), wall)
-
     def flush(self) -> None:
         """Book every journaled tick with what is known now (on stop, before the final checkpoint)."""
-        if not self._journal:
+        if not self._journal.book_all(self._wall_clock()):
             return
-        wall = self._wall_clock()
-        while self._journal:
-            self._book(self._journal.popleft(), wall)
         with self._lock:
             ledger = self._ledger.snapshot()
         self._version += 1
         self._snapshot = replace(self._snapshot, version=self._version, ledger=ledger,
-                                 allocation_edges=dict(self._edges), booked_until_timestamp=self._booked_until or 0.0)
-
-    def _book(self, tick: JournalTick, wall: float) -> None:
-        holding = self._holding(tick)
-        costs = run_tick(TickInputs(tick.seconds, tick.devices, tick.samples, tick.prices, holding.allocations,
-                                    tick.busy_by_pod_uid))
-        workload = dict(tick.workload)
-        for allocation in holding.allocations:
-            # A pod listed only after this tick: its labels as they are now (kept after its deletion).
-            if allocation.container not in workload:
-                workload[allocation.container] = self._workload_of(allocation.container)
-        with self._lock:
-            for cost in costs:
-                self._ledger.record(cost, workload, wall)
-            self._booked_until = tick.end
-        self._edges.update(holding.edges)
-
-    def _holding(self, tick: JournalTick) -> TickHolding:
-        if not isinstance(self._allocations, AllocationHistory):
-            return TickHolding(tick.allocations)
-        episodes = self._allocations.episodes()
-        return hold_for_tick(tick.start, tick.end, tick.allocations,
-                             [(episode, self._pod_times(episode)) for episode in episodes])
-
-    def _pod_times(self, episode: AllocationEpisode) -> PodTimes | None:
-        """The lifetime of the episode's pod, or None for poll edges (API server down, pod unknown or another)."""
-        if not self._metadata_current:
-            return None
-        ref = episode.allocation.container
-        pod = self._metadata.pod(ref.namespace, ref.pod)
-        if pod is None or (pod.uid and episode.allocation.pod_uid and pod.uid != episode.allocation.pod_uid):
-            return None
-        if pod.started_at is None and pod.finished_at is None and pod.deleted_at is None:
-            return None
-        return PodTimes(pod.started_at, pod.finished_at, pod.deleted_at)
+                                 allocation_edges=dict(self._journal.edges),
+                                 booked_until_timestamp=self._journal.booked_until or 0.0)
 
     def _elapsed(self, clock: float) -> float:
         if self._last_tick is not None:
@@ -402,18 +315,6 @@ class Sampler:
                 log.warning("state file is %.0fs old, more than max gap %.0fs: the gap is not charged",
                             gap, self.settings.max_gap_seconds)
         return 0.0
-
-    def _workload_values(self, view: AllocationView) -> dict[ContainerRef, tuple[str, ...]]:
-        values: dict[ContainerRef, tuple[str, ...]] = {}
-        for allocation in view.allocations:
-            ref = allocation.container
-            if ref not in values:
-                values[ref] = self._workload_of(ref)
-        return values
-
-    def _workload_of(self, ref: ContainerRef) -> tuple[str, ...]:
-        pod = self._metadata.pod(ref.namespace, ref.pod)
-        return self._labels.values(pod, self._metadata.namespace_labels(ref.namespace))
 
     def _count_energy(self, samples: Mapping[str, GpuSample], seconds: float) -> None:
         for uuid, sample in samples.items():
@@ -465,8 +366,8 @@ class Sampler:
             catalog_as_of_timestamp=_as_of_timestamp(self._prices.catalog_as_of),
             build_version=__version__,
             source_truncated=truncation_counts(self._allocations, self._metadata),
-            allocation_edges=dict(self._edges),
-            booked_until_timestamp=self._booked_until or 0.0,
+            allocation_edges=dict(self._journal.edges),
+            booked_until_timestamp=self._journal.booked_until or 0.0,
         )
 
     def _owners(self, view: AllocationView) -> tuple[PodOwner, ...]:
@@ -485,7 +386,7 @@ class Sampler:
         if self._state_file is None:
             return
         with self._lock:
-            booked_until = self._booked_until
+            booked_until = self._journal.booked_until
             if booked_until is None:
                 return
             try:
