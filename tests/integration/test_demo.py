@@ -7,6 +7,7 @@ SIGINT and checks that no child process is left.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -43,6 +44,25 @@ def _start_demo(workdir: Path, *args: str) -> subprocess.Popen[str]:
         encoding="utf-8",
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def _stop_after_failure(demo: subprocess.Popen[str], workdir: Path) -> None:
+    """Stop a demo a failed assertion left running, and its children with it.
+
+    A SIGKILL of the demo alone orphans its exporter, sidecar, Prometheus and Alertmanager,
+    which then load every later test: ask it to stop first, then kill whatever still names
+    the work dir.
+    """
+    if demo.poll() is None:
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(timeout=STOP_WITHIN_SECONDS + 5)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.wait()
+    for line in _processes_mentioning(str(workdir)):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(line.split(maxsplit=1)[0]), signal.SIGKILL)
 
 
 def test_demo_shows_team_costs_sends_50_then_80_percent_budget_messages_and_stops_cleanly_on_sigint(
@@ -93,9 +113,7 @@ def test_demo_shows_team_costs_sends_50_then_80_percent_budget_messages_and_stop
         assert demo.wait(timeout=STOP_WITHIN_SECONDS + 5) == 0
         assert time.monotonic() - stop_started < STOP_WITHIN_SECONDS
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+        _stop_after_failure(demo, workdir)
         reader.join(timeout=10)
         assert demo.stdout is not None
         demo.stdout.close()
