@@ -20,7 +20,7 @@ from gpucost.engine.edges import AllocationEpisode
 from gpucost.model import DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta, SharingMode
 from gpucost.sources.registry import METADATA, PROCFS, SCENARIO, STATIC
 from gpucost.sources.simulated import ScenarioAllocationSource
-from gpucost.sources.truncation import TruncationCounts, zero_counts
+from gpucost.truncation import TruncationCounts, zero_counts
 
 __all__ = [
     "AllocationHistory",

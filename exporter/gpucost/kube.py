@@ -23,7 +23,7 @@ from gpucost.sources.podresources.provider import PodResourcesAllocationProvider
 from gpucost.sources.podresources.source import PodResourcesSource
 from gpucost.sources.procfs import ProcfsPidOwners
 from gpucost.sources.registry import APISERVER
-from gpucost.sources.truncation import TruncationCounts
+from gpucost.truncation import TruncationCounts
 
 __all__ = ["ApiServerMetadataProvider", "kubernetes_providers"]
 

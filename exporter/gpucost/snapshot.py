@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from gpucost.engine.edges import EDGE_SOURCES
 from gpucost.engine.ledger import LedgerSnapshot
 from gpucost.model import GpuDevice, GpuSample, PriceQuote, SharingMode
-from gpucost.sources.truncation import zero_counts
+from gpucost.truncation import zero_counts
 
 __all__ = ["CollectorHealth", "DeviceView", "ExporterSnapshot", "PodOwner"]
 

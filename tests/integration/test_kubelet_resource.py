@@ -35,7 +35,7 @@ from gpucost.sources.kubelet_resource import (
     KubeletResourceReader,
     UsageTracker,
 )
-from gpucost.sources.truncation import TruncationCounter
+from gpucost.truncation import TruncationCounter
 from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
 from gpucost_testing.real_apiserver_pki import Pki, make_pki
 

@@ -19,8 +19,8 @@ import pytest
 
 from gpucost.sources.apiserver import ApiServerSource
 from gpucost.sources.kept_metadata import MAX_VALUE_CHARS, KeptKeys
-from gpucost.sources.truncation import LONG_VALUE, OVERSIZED_STRING, SOURCE_APISERVER
 from gpucost.sources.workload_labels import DEFAULT_WORKLOAD_LABEL_CONFIG
+from gpucost.truncation import LONG_VALUE, OVERSIZED_STRING, SOURCE_APISERVER
 from gpucost_testing.fake_apiserver import FakeApiServer
 from gpucost_testing.kube_harness import KubeHarness
 from gpucost_testing.servers import REPO_ROOT, start_exporter, wait_for

@@ -40,11 +40,6 @@ ROOTS = (PRODUCT, *NOT_SHIPPED_ROOTS)
 NOT_SHIPPED = tuple(package for _, package in NOT_SHIPPED_ROOTS)
 # Where the three lived inside the product package before #18.
 FORMER_PRODUCT_FOLDERS = ("testing", "bench", "demo")
-# #18 layout work: gpucost.metrics renders gpucost.snapshot, the snapshot defaults its cut counts
-# from gpucost.sources.truncation, and gpucost.sources.workload_labels checks label names against
-# gpucost.metrics.names. Fixing it moves modules owned elsewhere (see the issue); once it is gone,
-# test_known_cycle_through_the_top_level_modules_is_still_there fails: delete this and that test.
-KNOWN_CYCLE_THROUGH_TOP_LEVEL_MODULES = frozenset({"gpucost.metrics", "gpucost.snapshot", "gpucost.sources"})
 
 
 @dataclass(frozen=True, order=True)
@@ -292,15 +287,9 @@ def test_the_test_kit_benchmarks_and_demo_live_outside_the_product_package() -> 
 
 
 def test_no_import_cycle_between_folders() -> None:
-    unexpected = [cycle for cycle in folder_cycles(import_graph())
-                  if cycle.folders != KNOWN_CYCLE_THROUGH_TOP_LEVEL_MODULES]
+    cycles = folder_cycles(import_graph())
 
-    assert not unexpected, "folders that import each other:\n" + "\n".join(cycle.describe() for cycle in unexpected)
-
-
-def test_known_cycle_through_the_top_level_modules_is_still_there() -> None:
-    # When this fails the #18 layout work broke the cycle: delete KNOWN_CYCLE_THROUGH_TOP_LEVEL_MODULES.
-    assert KNOWN_CYCLE_THROUGH_TOP_LEVEL_MODULES in [cycle.folders for cycle in folder_cycles(import_graph())]
+    assert not cycles, "folders that import each other:\n" + "\n".join(cycle.describe() for cycle in cycles)
 
 
 def test_shipped_folders_never_import_the_test_kit_benchmarks_or_demo() -> None:

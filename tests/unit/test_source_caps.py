@@ -27,7 +27,8 @@ from gpucost.sources.kept_metadata import (
 from gpucost.sources.owners import OWNER_LABEL_KEYS
 from gpucost.sources.podresources.client import MAX_DEVICE_ID_CHARS, pod_assignments
 from gpucost.sources.podresources.generated import api_pb2
-from gpucost.sources.truncation import (
+from gpucost.sources.workload_labels import WorkloadLabelConfig
+from gpucost.truncation import (
     LONG_DEVICE_ID,
     LONG_VALUE,
     OVERSIZED_STRING,
@@ -36,7 +37,6 @@ from gpucost.sources.truncation import (
     TruncationCounter,
     zero_counts,
 )
-from gpucost.sources.workload_labels import WorkloadLabelConfig
 
 # --- the streaming cutter -------------------------------------------------------------------
 

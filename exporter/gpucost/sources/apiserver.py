@@ -59,7 +59,7 @@ from gpucost.sources.kept_metadata import (
     KubeObject,
     decode_objects,
 )
-from gpucost.sources.truncation import (
+from gpucost.truncation import (
     SOURCE_APISERVER,
     TruncationCounter,
     TruncationCounts,

@@ -26,7 +26,7 @@ from typing import Any
 
 from gpucost.model import NodeInfo, PodMeta
 from gpucost.sources.kept_metadata import EVERY_KEY, NODE_KEYS, KubeObject, kube_object_from_raw
-from gpucost.sources.truncation import SOURCE_APISERVER, TruncationCounter
+from gpucost.truncation import SOURCE_APISERVER, TruncationCounter
 
 __all__ = [
     "DELETED_POD_GRACE_SECONDS",

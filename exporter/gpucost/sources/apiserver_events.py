@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from gpucost.errors import SourceUnavailable
 from gpucost.sources.json_cut import LongStringCutter
 from gpucost.sources.kept_metadata import MAX_RAW_STRING_BYTES, KeySelection, KubeObject, object_hook
-from gpucost.sources.truncation import OVERSIZED_STRING, SOURCE_APISERVER, TruncationCounter
+from gpucost.truncation import OVERSIZED_STRING, SOURCE_APISERVER, TruncationCounter
 
 if TYPE_CHECKING:
     from gpucost.sources.kube_http import StreamedBody

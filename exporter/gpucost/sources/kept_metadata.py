@@ -32,8 +32,8 @@ from typing import Any
 
 from gpucost.sources.json_cut import LongStringCutter
 from gpucost.sources.owners import OWNER_LABEL_KEYS, infer_owner
-from gpucost.sources.truncation import LONG_VALUE, OVERSIZED_STRING, TruncationCounter
 from gpucost.sources.workload_labels import WorkloadLabelConfig, parse_source_key
+from gpucost.truncation import LONG_VALUE, OVERSIZED_STRING, TruncationCounter
 
 __all__ = [
     "EVERY_KEY",

@@ -32,7 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gpucost.errors import SourceUnavailable
 from gpucost.model import ContainerRef
-from gpucost.sources.truncation import LONG_VALUE, TruncationCounter
+from gpucost.truncation import LONG_VALUE, TruncationCounter
 
 __all__ = [
     "DEFAULT_CA_FILE",

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 from gpucost.errors import SourceUnavailable
-from gpucost.sources.truncation import LONG_DEVICE_ID, SOURCE_KUBELET, TruncationCounter
+from gpucost.truncation import LONG_DEVICE_ID, SOURCE_KUBELET, TruncationCounter
 
 from .generated import api_pb2, api_pb2_grpc
 

@@ -20,7 +20,7 @@ from gpucost.engine.edges import AllocationEpisode
 from gpucost.errors import SourceUnavailable
 from gpucost.model import GpuDevice, SharingMode
 from gpucost.sources.registry import PODRESOURCES
-from gpucost.sources.truncation import TruncationCounts
+from gpucost.truncation import TruncationCounts
 
 from .attribution import DEFAULT_RESOURCE_NAMES, attribute, is_gpu_resource
 from .history import ListingHistory, PollCadence

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from gpucost.errors import SourceUnavailable
-from gpucost.sources.truncation import TruncationCounter, TruncationCounts
+from gpucost.truncation import TruncationCounter, TruncationCounts
 
 from .client import ContainerDeviceAssignment, MethodUnsupported, PodResourcesClient, ResourceFilter
 
