@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from gpucost.engine.edges import AllocationEpisode
-from gpucost.model import DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta, SharingMode
+from gpucost.model import DeviceAllocation, GpuDevice, GpuSample, NodeInfo, NodeResourceView, PodMeta, SharingMode
 from gpucost.sources.registry import METADATA, PROCFS, SCENARIO, STATIC
 from gpucost.sources.simulated import ScenarioAllocationSource
 from gpucost.truncation import TruncationCounts, zero_counts
@@ -27,6 +27,7 @@ __all__ = [
     "AllocationProvider",
     "AllocationView",
     "MetadataProvider",
+    "NodeResourceProvider",
     "PidOwners",
     "Providers",
     "ScenarioAllocationProvider",
@@ -88,6 +89,21 @@ class MetadataProvider(Protocol):
     def node(self) -> NodeInfo: ...
 
 
+class NodeResourceProvider(Protocol):
+    """The node's allocatable CPU/memory/storage and each container's requests and usage (whole-node cost).
+
+    `refresh` may raise SourceUnavailable (the kubelet's /metrics/resource did
+    not answer); `current` then answers with the requests and the last known
+    usage, so CPU and memory are still charged by request.
+    """
+
+    name: str
+
+    def refresh(self, now: float) -> None: ...
+
+    def current(self) -> NodeResourceView: ...
+
+
 class PidOwners(Protocol):
     """Which pod each host process runs in: the sampler asks once per tick, for the pids it just sampled.
 
@@ -107,6 +123,8 @@ class Providers:
     allocations: AllocationProvider
     metadata: MetadataProvider
     pid_owners: PidOwners | None = None
+    # Whole-node cost: CPU, memory and storage claims; None leaves those parts of the node unallocated.
+    node_resources: NodeResourceProvider | None = None
 
 
 def pod_busy_by_device(

@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "NODE_RESOURCES",
     "PRICING_KINDS",
     "SHARING_MODES",
     "ContainerRef",
+    "ContainerResources",
     "DeviceAllocation",
     "GpuDevice",
     "GpuSample",
     "NodeInfo",
+    "NodeResourceView",
     "PodMeta",
     "PriceQuote",
     "PricingKind",
@@ -27,6 +30,10 @@ __all__ = [
 
 PricingKind = Literal["on_demand", "spot", "commitment", "on_prem", "unpriced"]
 PRICING_KINDS: tuple[PricingKind, ...] = ("on_demand", "spot", "commitment", "on_prem", "unpriced")
+
+# The node resources besides GPUs that whole-node cost splits (docs/node-cost.md), in `resource` label
+# order after "gpu".  Amounts: cpu in cores, memory and storage in bytes.
+NODE_RESOURCES: tuple[str, ...] = ("cpu", "memory", "storage")
 
 SharingMode = Literal["exclusive", "time_slicing", "mps", "mig", "none"]
 SHARING_MODES: tuple[SharingMode, ...] = ("exclusive", "time_slicing", "mps", "mig", "none")
@@ -171,3 +178,32 @@ class PriceQuote:
     @property
     def is_priced(self) -> bool:
         return self.pricing != "unpriced"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerResources:
+    """One container's requests and measured usage of the node's CPU, memory and local storage.
+
+    Keys are `NODE_RESOURCES` names; cpu in cores, memory and storage in bytes.
+    `requests` come from the pod spec (`resources.requests`: cpu, memory,
+    ephemeral-storage); `usage` from the kubelet (cpu: average cores since the
+    last reading, memory: working set).  A missing key is unknown, not zero.
+    """
+
+    container: ContainerRef
+    pod_uid: str = ""
+    requests: Mapping[str, float] = field(default_factory=dict)
+    usage: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResourceView:
+    """The node's allocatable CPU/memory/storage and the containers that claim them, at one moment.
+
+    `allocatable` missing a resource (or 0) means unknown: that resource's whole
+    cost is then unallocated rather than guessed.  `containers` lists every
+    container of every pod bound to the node that has not finished.
+    """
+
+    allocatable: Mapping[str, float] = field(default_factory=dict)
+    containers: tuple[ContainerResources, ...] = ()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "APISERVER",
+    "KUBELET_RESOURCE",
     "METADATA",
     "NVML",
     "PODRESOURCES",
@@ -50,6 +51,8 @@ class SourceSpec:
     settings: tuple[Setting, ...] = ()
     # False for steps whose failure leaves the metrics right (the checkpoint write): /readyz ignores them.
     feeds_metrics: bool = True
+    # False for a source whose absence only coarsens one part (CPU/memory usage): /readyz ignores it too.
+    gates_readiness: bool = True
 
 
 NVML = SourceSpec(
@@ -75,6 +78,14 @@ APISERVER = SourceSpec(
     "1 while the pod watch, the namespace watch and the node get are healthy, 0 during an outage",
     (Setting("kubernetes.enabled", "--kubernetes.enabled"), Setting("kubernetes.node_name", "--kubernetes.node-name"),
      Setting("kubernetes.kubeconfig", "--kubernetes.kubeconfig"), Setting("workload_labels")),
+)
+KUBELET_RESOURCE = SourceSpec(
+    "kubelet_resource",
+    "whole-node cost: 1 when the node's kubelet `/metrics/resource` was read, 0 while it is unreachable "
+    "(CPU and memory are then charged by request alone; GPU cost is unaffected; not a readiness problem)",
+    (Setting("kubernetes.kubelet_resource.enabled"), Setting("kubernetes.kubelet_resource.address"),
+     Setting("kubernetes.kubelet_resource.insecure_skip_tls_verify")),
+    gates_readiness=False,
 )
 PROCFS = SourceSpec(
     "procfs",
@@ -109,7 +120,9 @@ STATE = SourceSpec(
     feeds_metrics=False,
 )
 
-SOURCES: tuple[SourceSpec, ...] = (NVML, PODRESOURCES, APISERVER, PROCFS, SCENARIO, STATIC, METADATA, PRICING, STATE)
+SOURCES: tuple[SourceSpec, ...] = (
+    NVML, PODRESOURCES, APISERVER, KUBELET_RESOURCE, PROCFS, SCENARIO, STATIC, METADATA, PRICING, STATE,
+)
 
 
 def collector_names() -> tuple[str, ...]:
