@@ -8,6 +8,7 @@ from gpucost.attribution import (
     Providers,
     ScenarioAllocationProvider,
     ScenarioMetadataProvider,
+    ScenarioNodeResourceProvider,
     ScenarioPidOwners,
     StaticAllocationProvider,
     StaticMetadataProvider,
@@ -56,7 +57,7 @@ def _providers(config: ExporterConfig, backend: GpuSource) -> Providers:
     if isinstance(backend, SimulatedGpuBackend) and not config.static_allocations:
         source = backend.allocation_source()
         return Providers(ScenarioAllocationProvider(source), ScenarioMetadataProvider(source),
-                         ScenarioPidOwners(source))
+                         ScenarioPidOwners(source), ScenarioNodeResourceProvider(source))
     allocations: list[DeviceAllocation] = [s.allocation for s in config.static_allocations]
     pods = {}
     for static in config.static_allocations:
@@ -66,6 +67,7 @@ def _providers(config: ExporterConfig, backend: GpuSource) -> Providers:
     node = NodeInfo(node_name_from_env(config), {})
     if isinstance(backend, SimulatedGpuBackend):
         node = backend.allocation_source().node_info()
+    # Static pods declare no requests: the node's CPU, memory and storage cost stays unallocated.
     return Providers(StaticAllocationProvider(allocations), StaticMetadataProvider(list(pods.values()), node))
 
 
@@ -100,8 +102,10 @@ def build_exporter(config: ExporterConfig) -> Exporter:
     # The node name before the first API server answer: the metadata provider's (scenario, static)
     # or the configured one ($NODE_NAME); the checkpoint is refused when written on another node.
     state = _locked_state_file(config, providers.metadata.node().name or node_name_from_env(config))
+    # The node's parts are priced from the same settings, catalog and overrides file as its GPUs.
     sampler = Sampler(settings, backend, providers.allocations, providers.metadata, prices,
-                      WorkloadLabelMapper(config.workload_labels), state, pid_owners=providers.pid_owners)
+                      WorkloadLabelMapper(config.workload_labels), state, pid_owners=providers.pid_owners,
+                      node_resources=providers.node_resources, node_prices=prices.node_parts())
     host, port = parse_listen_address(config.listen_address)
     try:
         server = ExporterServer(host, port, sampler.snapshot, sampler.readiness_problems,

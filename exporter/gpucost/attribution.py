@@ -3,8 +3,9 @@
 Three sets of providers implement the same small protocols:
 - static: allocations declared in the config file (no Kubernetes);
 - scenario: the simulated node's timeline (tests and the demo);
-- kubernetes: kubelet pod-resources + API server (`gpucost.kube`), and the
-  host's /proc for process owners (`gpucost.sources.procfs`).
+- kubernetes: kubelet pod-resources + API server (`gpucost.kube`), the
+  host's /proc for process owners (`gpucost.sources.procfs`) and the kubelet's
+  /metrics/resource for CPU and memory usage (`gpucost.sources.node_resources`).
 
 Each provider's `name` is the health collector its step reports under, taken
 from `gpucost.sources.registry`.
@@ -18,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from gpucost.engine.edges import AllocationEpisode
 from gpucost.model import DeviceAllocation, GpuDevice, GpuSample, NodeInfo, NodeResourceView, PodMeta, SharingMode
-from gpucost.sources.registry import METADATA, PROCFS, SCENARIO, STATIC
+from gpucost.sources.registry import KUBELET_RESOURCE, METADATA, PROCFS, SCENARIO, STATIC
 from gpucost.sources.simulated import ScenarioAllocationSource
 from gpucost.truncation import TruncationCounts, zero_counts
 
@@ -32,6 +33,7 @@ __all__ = [
     "Providers",
     "ScenarioAllocationProvider",
     "ScenarioMetadataProvider",
+    "ScenarioNodeResourceProvider",
     "ScenarioPidOwners",
     "StaticAllocationProvider",
     "StaticMetadataProvider",
@@ -76,13 +78,17 @@ class AllocationHistory(Protocol):
 
 
 class MetadataProvider(Protocol):
-    """Pod labels, namespace labels and the node's labels."""
+    """Pod labels, namespace labels and the node's labels (and, for whole-node cost, every pod and the node's size)."""
 
     name: str
 
     def refresh(self, now: float) -> None: ...
 
     def pod(self, namespace: str, pod: str) -> PodMeta | None: ...
+
+    def pods(self) -> Sequence[PodMeta]:
+        """Every pod bound to the node as last known (finished ones included; deleted ones not)."""
+        ...
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str]: ...
 
@@ -195,6 +201,9 @@ class StaticMetadataProvider:
     def pod(self, namespace: str, pod: str) -> PodMeta | None:
         return self._pods.get((namespace, pod))
 
+    def pods(self) -> Sequence[PodMeta]:
+        return tuple(self._pods.values())
+
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         return {}
 
@@ -231,6 +240,9 @@ class ScenarioMetadataProvider:
     def pod(self, namespace: str, pod: str) -> PodMeta | None:
         return self._pods.get((namespace, pod))
 
+    def pods(self) -> Sequence[PodMeta]:
+        return tuple(self._pods.values())
+
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         return {}
 
@@ -249,3 +261,19 @@ class ScenarioPidOwners:
     def pod_uids(self, pids: Collection[int]) -> Mapping[int, str]:
         owners = {pid: self._source.pid_to_pod_uid(pid) for pid in pids}
         return {pid: uid for pid, uid in owners.items() if uid is not None}
+
+
+class ScenarioNodeResourceProvider:
+    """The scenario's allocatable, requests and usage timelines, standing in for the kubelet's /metrics/resource."""
+
+    name = KUBELET_RESOURCE.collector
+
+    def __init__(self, source: ScenarioAllocationSource) -> None:
+        self._source = source
+        self._view = NodeResourceView()
+
+    def refresh(self, now: float) -> None:
+        self._view = self._source.node_resources()
+
+    def current(self) -> NodeResourceView:
+        return self._view

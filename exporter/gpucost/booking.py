@@ -4,9 +4,10 @@ A tick is booked once the allocation provider can no longer change what it
 knows of that tick (its `settle_seconds`; 0, so at once, for providers that
 know exact times).  A polled provider (the kubelet) keeps a history of its
 views, and the booking bounds every allocation by its pod's lifetime from the
-API server (`gpucost.engine.edges`).  Every tick is booked whole, so
-allocated + unallocated == cost holds at every scrape; `booked_until` is the
-end of the last booked tick, what a checkpoint may claim as counted.
+API server (`gpucost.engine.edges`).  Every tick is booked whole, GPU split
+and whole-node split together, so allocated + unallocated == cost holds at
+every scrape for every GPU and every node resource; `booked_until` is the end
+of the last booked tick, what a checkpoint may claim as counted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Protocol
 from gpucost.attribution import AllocationHistory, AllocationProvider, AllocationView, MetadataProvider
 from gpucost.engine.edges import EDGE_SOURCES, AllocationEpisode, PodTimes, TickHolding, hold_for_tick
 from gpucost.engine.ledger import Ledger
+from gpucost.engine.node_tick import NodeTickInputs, split_node_tick
 from gpucost.engine.tick import TickInputs, run_tick
 from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, GpuSample, PodMeta, PriceQuote
 
@@ -48,6 +50,8 @@ class JournalTick:
     busy_by_pod_uid: Mapping[str, Mapping[str, float]]
     # Workload label values as they were during the tick, for the containers its view listed.
     workload: Mapping[ContainerRef, tuple[str, ...]]
+    # The node's price by resource and its CPU/memory/storage claims, as sampled (whole-node cost).
+    node: NodeTickInputs
 
     @property
     def seconds(self) -> float:
@@ -103,14 +107,17 @@ class Journal:
         holding = self._holding(tick)
         costs = run_tick(TickInputs(tick.seconds, tick.devices, tick.samples, tick.prices, holding.allocations,
                                     tick.busy_by_pod_uid))
+        node_costs = split_node_tick(tick.seconds, tick.node, costs)
         workload = dict(tick.workload)
-        for allocation in holding.allocations:
-            # A pod listed only after this tick: its labels as they are now (kept after its deletion).
-            if allocation.container not in workload:
-                workload[allocation.container] = self._workload_of(allocation.container)
+        claimants = [item.container for item in tick.node.view.containers]
+        for container in [*(allocation.container for allocation in holding.allocations), *claimants]:
+            # A pod listed only after this tick, or holding no GPU: its labels as they are now (kept after deletion).
+            if container not in workload:
+                workload[container] = self._workload_of(container)
         with self._lock:
             for cost in costs:
                 self._ledger.record(cost, workload, wall)
+            self._ledger.record_node(node_costs, workload, wall)
             self.booked_until = tick.end
         self.edges.update(holding.edges)
 

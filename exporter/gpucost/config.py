@@ -8,6 +8,7 @@ runs the same validation without starting anything.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,8 @@ from gpucost.errors import ConfigError
 from gpucost.kubeconfig_check import check_kubeconfig, check_pod_resources_socket
 from gpucost.model import ContainerRef, DeviceAllocation
 from gpucost.pricing.settings import PricingSettings, parse_pricing_settings
+from gpucost.sources.gpu_backend import BACKEND_NAMES
+from gpucost.sources.kubelet_resource import DEFAULT_CA_FILE, DEFAULT_TOKEN_FILE, KUBELET_PORT
 from gpucost.sources.workload_labels import (
     DEFAULT_WORKLOAD_LABEL_CONFIG,
     WorkloadLabelConfig,
@@ -38,7 +41,9 @@ from gpucost.yamlfields import (
 
 __all__ = [
     "DEFAULT_LISTEN_ADDRESS",
+    "NODE_IP_ENV",
     "ExporterConfig",
+    "KubeletResourceConfig",
     "KubernetesConfig",
     "StaticAllocation",
     "check_kubeconfig_in_use",
@@ -50,6 +55,8 @@ __all__ = [
 DEFAULT_LISTEN_ADDRESS = ":9835"
 DEFAULT_POD_RESOURCES_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
 DEFAULT_STATE_FILE = "/var/lib/gpucost/state.json"
+# The node's IP from the downward API (status.hostIP): the kubelet's address when none is configured.
+NODE_IP_ENV = "NODE_IP"
 
 @dataclass(frozen=True, slots=True)
 class StaticAllocation:
@@ -57,6 +64,34 @@ class StaticAllocation:
 
     allocation: DeviceAllocation
     labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class KubeletResourceConfig:
+    """Whole-node cost: where the node's kubelet serves `/metrics/resource` (docs/node-cost.md).
+
+    `enabled` None follows `kubernetes.enabled`; `address` "" is `https://$NODE_IP:10250`.
+    """
+
+    enabled: bool | None = None
+    address: str = ""
+    insecure_skip_tls_verify: bool = False
+    token_file: str = DEFAULT_TOKEN_FILE
+    ca_file: str = DEFAULT_CA_FILE
+
+    def wanted(self, kubernetes_enabled: bool) -> bool:
+        """Whether the kubelet is to be read: only with Kubernetes attribution, and not turned off."""
+        return kubernetes_enabled and self.enabled is not False
+
+    def url(self, environ: Mapping[str, str] = os.environ) -> str:
+        """The kubelet's base URL: the configured address, else the node IP's port 10250; "" when neither."""
+        if self.address:
+            return self.address
+        node_ip = environ.get(NODE_IP_ENV, "").strip()
+        if not node_ip:
+            return ""
+        host = f"[{node_ip}]" if ":" in node_ip else node_ip
+        return f"https://{host}:{KUBELET_PORT}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +109,7 @@ class KubernetesConfig:
     kubeconfig: str = ""
     per_process: bool = False
     host_proc: str = "/proc"
+    kubelet_resource: KubeletResourceConfig = field(default_factory=KubeletResourceConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,10 +223,39 @@ def _static_allocations(value: object, file: str) -> tuple[StaticAllocation, ...
     return tuple(result)
 
 
+def _kubelet_address(raw: Mapping[str, object], file: str, path: str) -> str:
+    address = optional_str(raw, "address", file, path)
+    if not address:
+        return ""
+    parsed = urllib.parse.urlsplit(address)
+    try:
+        port_ok = parsed.port is None or parsed.port > 0
+    except ValueError:
+        port_ok = False
+    if parsed.scheme not in ("https", "http") or not parsed.hostname or not port_ok or parsed.path not in ("", "/"):
+        raise ConfigError(file, child_path(path, "address"), address,
+                          "must be the kubelet's base URL, https://HOST:PORT (for example https://10.0.0.5:10250)")
+    return address.rstrip("/")
+
+
+def _kubelet_resource(k8s: Mapping[str, object], file: str) -> KubeletResourceConfig:
+    path = "kubernetes.kubelet_resource"
+    raw = _section(k8s, "kubelet_resource", file, "kubernetes",
+                   ("enabled", "address", "insecure_skip_tls_verify", "token_file", "ca_file"))
+    enabled = raw.get("enabled")
+    return KubeletResourceConfig(
+        enabled=None if enabled is None else read_bool(raw, "enabled", file, path, default=False),
+        address=_kubelet_address(raw, file, path),
+        insecure_skip_tls_verify=read_bool(raw, "insecure_skip_tls_verify", file, path, default=False),
+        token_file=optional_str(raw, "token_file", file, path) or DEFAULT_TOKEN_FILE,
+        ca_file=optional_str(raw, "ca_file", file, path) or DEFAULT_CA_FILE,
+    )
+
+
 def _kubernetes(top: Mapping[str, object], file: str) -> KubernetesConfig:
     allowed = ("enabled", "node_name", "pod_resources_socket", "pod_resources_interval", "max_staleness",
                "extra_resource_names", "mps_resources", "replicas_per_gpu", "kubeconfig", "per_process",
-               "host_proc")
+               "host_proc", "kubelet_resource")
     raw = _section(top, "kubernetes", file, "", allowed)
     path = "kubernetes"
     socket = optional_str(raw, "pod_resources_socket", file, path)
@@ -208,6 +273,7 @@ def _kubernetes(top: Mapping[str, object], file: str) -> KubernetesConfig:
         kubeconfig=optional_str(raw, "kubeconfig", file, path),
         per_process=read_bool(raw, "per_process", file, path, default=False),
         host_proc=optional_str(raw, "host_proc", file, path) or "/proc",
+        kubelet_resource=_kubelet_resource(raw, file),
     )
 
 
@@ -216,7 +282,7 @@ def parse_config(raw: object, file: str) -> ExporterConfig:
     top = require_mapping(raw, file, "")
     reject_unknown_keys(top, _TOP_KEYS, file, "")
     nvml = _section(top, "nvml", file, "", ("backend", "scenario", "speed"))
-    backend = optional_str(nvml, "backend", file, "nvml", choices=("nvml", "simulated")) or "nvml"
+    backend = optional_str(nvml, "backend", file, "nvml", choices=BACKEND_NAMES) or "nvml"
     speed = optional_float(nvml, "speed", file, "nvml", positive=True)
     web = _section(top, "web", file, "", ("listen_address", "telemetry_path", "config_file"))
     listen = optional_str(web, "listen_address", file, "web") or DEFAULT_LISTEN_ADDRESS

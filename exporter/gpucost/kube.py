@@ -7,8 +7,9 @@ Kubernetes never pays for lightkube or gRPC.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from gpucost.attribution import Providers
@@ -18,14 +19,18 @@ from gpucost.model import NodeInfo, PodMeta
 from gpucost.sampler import GpuSource
 from gpucost.sources.apiserver import ApiServerSource, resolve_node_name
 from gpucost.sources.kept_metadata import KeptKeys
+from gpucost.sources.kubelet_resource import KubeletResourceReader
+from gpucost.sources.node_resources import KubeletNodeResources
 from gpucost.sources.podresources.client import PodResourcesClient
 from gpucost.sources.podresources.provider import PodResourcesAllocationProvider
 from gpucost.sources.podresources.source import PodResourcesSource
 from gpucost.sources.procfs import ProcfsPidOwners
 from gpucost.sources.registry import APISERVER
-from gpucost.truncation import TruncationCounts
+from gpucost.truncation import TruncationCounter, TruncationCounts
 
-__all__ = ["ApiServerMetadataProvider", "kubernetes_providers"]
+__all__ = ["ApiServerMetadataProvider", "kubelet_node_resources", "kubernetes_providers"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -116,6 +121,10 @@ class ApiServerMetadataProvider:
         kept.touched = self._clock
         return kept.served
 
+    def pods(self) -> Sequence[PodMeta]:
+        """This node's pods as the watch knows them now (whole-node cost reads their requests)."""
+        return self._source.pods()
+
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         labels = self._source.namespace_labels(namespace)
         if labels or namespace in self._live_namespaces:
@@ -184,4 +193,33 @@ def kubernetes_providers(
     )
     del backend
     pid_owners = ProcfsPidOwners(k8s.host_proc) if k8s.per_process else None
-    return Providers(allocations, metadata, pid_owners)
+    return Providers(allocations, metadata, pid_owners, kubelet_node_resources(config, metadata))
+
+
+def kubelet_node_resources(
+    config: ExporterConfig, metadata: ApiServerMetadataProvider, environ: Mapping[str, str] | None = None
+) -> KubeletNodeResources | None:
+    """Whole-node cost's provider, or None when `kubernetes.kubelet_resource` is off or has no address.
+
+    Turned on explicitly, a missing address is a config error; on by default
+    (it follows `kubernetes.enabled`), it is a warning and CPU and memory stay
+    unallocated: an older chart that does not pass NODE_IP keeps working.
+    """
+    settings = config.kubernetes.kubelet_resource
+    if not settings.wanted(config.kubernetes.enabled):
+        return None
+    url = settings.url() if environ is None else settings.url(environ)
+    if not url:
+        problem = "has no kubelet to read: set it, or NODE_IP from the downward API (status.hostIP)"
+        if settings.enabled:
+            raise ConfigError(config.file or "--config.file", "kubernetes.kubelet_resource.address", "", problem)
+        log.warning("whole-node cost: kubernetes.kubelet_resource.address %s; CPU and memory stay unallocated",
+                    problem)
+        return None
+    truncation = TruncationCounter()
+    reader = KubeletResourceReader(url, token_file=settings.token_file, ca_file=settings.ca_file,
+                                   insecure_skip_tls_verify=settings.insecure_skip_tls_verify,
+                                   truncation=truncation)
+    return KubeletNodeResources(reader, metadata.pods, metadata.node,
+                                max_staleness_seconds=config.kubernetes.max_staleness_seconds,
+                                truncation=truncation)

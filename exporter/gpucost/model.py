@@ -131,6 +131,11 @@ class PodMeta:
     `started_at` is the earliest container start (init containers included),
     `finished_at` the latest container end once every container has ended, and
     `deleted_at` the pod's `deletionTimestamp` (the moment its grace period ends).
+    `container_requests` maps each container's name to its `resources.requests`
+    as `NODE_RESOURCES` amounts (cpu in cores, memory and storage in bytes; a
+    missing key is no request): the app containers and native sidecars (init
+    containers with `restartPolicy: Always`), not the init containers that end
+    before the pod starts.
     """
 
     namespace: str
@@ -143,14 +148,20 @@ class PodMeta:
     started_at: float | None = None
     finished_at: float | None = None
     deleted_at: float | None = None
+    container_requests: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
-    """What decides a node's price: its labels as the API server (or config) gives them."""
+    """What decides a node's price (its labels, as the API server or config gives them), and its size.
+
+    `allocatable` is the node's `status.allocatable` as `NODE_RESOURCES` amounts
+    (cpu in cores, memory and storage in bytes); a missing key is unknown.
+    """
 
     name: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    allocatable: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def instance_type(self) -> str:

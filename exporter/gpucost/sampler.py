@@ -5,7 +5,8 @@ under its collector name from `gpucost.sources.registry`, so a failing source
 degrades only itself.  Scrapes read `snapshot()` and never wait for a tick.
 The steps, in order: the GPUs (nvml), the allocations, the metadata, the
 process owners (procfs: the sampled pids' pods, turned into busy fractions per
-pod so the engine gets plain numbers), the prices.
+pod so the engine gets plain numbers), the node's CPU/memory/storage claims
+(`gpucost.node_cost`), the prices (the GPUs', then the node's in parts).
 
 Each tick's inputs wait in a journal (`gpucost.booking`) until they have settled; the checkpoint
 records the end of the last booked tick, so a restart charges the unbooked rest as its first gap
@@ -27,6 +28,7 @@ from gpucost.attribution import (
     AllocationProvider,
     AllocationView,
     MetadataProvider,
+    NodeResourceProvider,
     PidOwners,
     pod_busy_by_device,
     truncation_counts,
@@ -36,18 +38,21 @@ from gpucost.engine.ledger import Ledger
 from gpucost.engine.tick import sharing_mode
 from gpucost.errors import SourceUnavailable
 from gpucost.health import HealthBoard
-from gpucost.model import ContainerRef, GpuDevice, GpuSample, NodeInfo, PriceQuote
-from gpucost.snapshot import DeviceView, ExporterSnapshot, PodOwner
+from gpucost.model import GpuDevice, GpuSample, NodeInfo, PriceQuote
+from gpucost.node_cost import UNPRICED_NODE, NodeCostStep, NodePricer, node_tick_inputs
+from gpucost.pricing.node_parts import NodePriceParts
+from gpucost.snapshot import DeviceView, ExporterSnapshot, as_of_timestamp, pod_owners
 from gpucost.sources.registry import NVML, PRICING, SOURCES, STATE
 from gpucost.state import StateFile
 
-__all__ = ["GpuSource", "LabelMapper", "PriceSource", "Sampler", "SamplerSettings"]
+__all__ = ["GpuSource", "LabelMapper", "NodePricer", "PriceSource", "Sampler", "SamplerSettings"]
 
 log = logging.getLogger("gpucost.sampler")
 
 UNPRICED = PriceQuote(0.0, "unpriced", detail="no price resolved yet")
-# Health entries that are not data sources: a failing checkpoint write does not make the metrics wrong.
-NOT_SOURCES = frozenset(source.collector for source in SOURCES if not source.feeds_metrics)
+# Health entries that never hold /readyz back: steps whose failure leaves the metrics right (the checkpoint
+# write) and sources whose absence only coarsens one part (CPU/memory usage: requests are still charged).
+NOT_GATING = frozenset(source.collector for source in SOURCES if not source.feeds_metrics or not source.gates_readiness)
 
 
 class GpuSource(Protocol):
@@ -88,16 +93,6 @@ class SamplerSettings:
     init_backoff_max_seconds: float = 30.0
 
 
-def _as_of_timestamp(as_of: str) -> float:
-    try:
-        parsed = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
 class Sampler:
     def __init__(
         self,
@@ -110,6 +105,8 @@ class Sampler:
         state_file: StateFile | None = None,
         wall_clock: Callable[[], float] = time.time,
         pid_owners: PidOwners | None = None,
+        node_resources: NodeResourceProvider | None = None,
+        node_prices: NodePricer | None = None,
     ) -> None:
         self.settings = settings
         self._gpus = gpus
@@ -120,6 +117,7 @@ class Sampler:
         self._state_file = state_file
         self._wall_clock = wall_clock
         self._health = HealthBoard()
+        self._node_cost = NodeCostStep(node_resources, node_prices, self._health)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -197,7 +195,7 @@ class Sampler:
         if self._version == 0:
             problems.append("no sampling tick completed yet")
         for collector, error in self._health.never_succeeded().items():
-            if collector not in NOT_SOURCES and not (collector == NVML.collector and not self._gpu_started):
+            if collector not in NOT_GATING and not (collector == NVML.collector and not self._gpu_started):
                 problems.append(f"{collector}: never answered: {error}")
         return problems
 
@@ -235,12 +233,13 @@ class Sampler:
             raise SourceUnavailable(f"every device failed to sample: {samples[unhealthy[0]].error}")
         return samples
 
-    def _quote_prices(self, node: NodeInfo, clock: float) -> dict[str, PriceQuote]:
+    def _quote_prices(self, node: NodeInfo, clock: float) -> tuple[dict[str, PriceQuote], NodePriceParts]:
         if clock - self._overrides_at >= self.settings.overrides_check_seconds:
             self._overrides_at = clock
             self._prices.reload_overrides_if_changed()
         full_gpus = sum(1 for d in self._devices if not d.is_mig)
-        return {d.uuid: self._prices.quote(node, d, full_gpus) for d in self._devices}
+        prices = {d.uuid: self._prices.quote(node, d, full_gpus) for d in self._devices}
+        return prices, self._node_cost.quote(node, self._devices, prices)
 
     def _resolve_busy(self, samples: Mapping[str, GpuSample]) -> Mapping[str, Mapping[str, float]]:
         """The procfs step: each device's per-process utilization as busy fractions per pod, looked up now."""
@@ -255,7 +254,7 @@ class Sampler:
 
     def tick(self) -> None:
         if not self._ensure_gpu_started():
-            self._publish({}, {}, AllocationView(), {})
+            self._publish({}, {}, AllocationView(), None)
             return
         clock = self._gpus.now()
         no_samples: dict[str, GpuSample] = {}
@@ -266,14 +265,16 @@ class Sampler:
         self._journal.metadata_current = self._health.run(self._metadata.name, lambda: self._refresh_metadata(clock),
                                                           False)
         busy_by_pod_uid = self._resolve_busy(samples)
+        claims = self._node_cost.refresh(clock)
         node = self._metadata.node()
         no_prices: dict[str, PriceQuote] = {}
-        prices = self._health.run(PRICING.collector, lambda: self._quote_prices(node, clock), no_prices)
+        prices, parts = self._health.run(PRICING.collector, lambda: self._quote_prices(node, clock),
+                                         (no_prices, UNPRICED_NODE))
         seconds = self._elapsed(clock)
-        workload = self._journal.workload_values(view)
         if seconds > 0:
             self._journal.add(JournalTick(clock - seconds, clock, devices, samples, prices, view.allocations,
-                                          busy_by_pod_uid, workload))
+                                          busy_by_pod_uid, self._journal.workload_values(view),
+                                          node_tick_inputs(parts, claims)))
         # Retention is about scrapes, which happen in wall time, not on a compressed simulated clock.
         wall = self._wall_clock()
         self._journal.book_settled(clock, wall)
@@ -283,7 +284,7 @@ class Sampler:
                 self._ledger.mark_present((d.uuid for d in devices), wall)
             self._ledger.expire(wall)
         self._last_tick = clock
-        self._publish(samples, prices, view, workload)
+        self._publish(samples, prices, view, parts)
         if clock - self._checkpoint_at >= self.settings.checkpoint_interval_seconds:
             self.checkpoint()
 
@@ -335,7 +336,7 @@ class Sampler:
         samples: Mapping[str, GpuSample],
         prices: Mapping[str, PriceQuote],
         view: AllocationView,
-        workload: Mapping[ContainerRef, tuple[str, ...]],
+        node_price: NodePriceParts | None,
     ) -> None:
         parents = {d.parent_uuid for d in self._devices if d.is_mig}
         views = tuple(
@@ -348,7 +349,7 @@ class Sampler:
             )
             for d in self._devices
         )
-        owners = self._owners(view)
+        owners = pod_owners(view.allocations, self._metadata.pod)
         with self._lock:
             ledger = self._ledger.snapshot()
         self._version += 1
@@ -363,23 +364,13 @@ class Sampler:
             owners=owners,
             catalog_as_of=self._prices.catalog_as_of,
             catalog_source=self._prices.catalog_source,
-            catalog_as_of_timestamp=_as_of_timestamp(self._prices.catalog_as_of),
+            catalog_as_of_timestamp=as_of_timestamp(self._prices.catalog_as_of),
             build_version=__version__,
-            source_truncated=truncation_counts(self._allocations, self._metadata),
+            source_truncated=truncation_counts(self._allocations, self._metadata, self._node_cost.resources),
             allocation_edges=dict(self._journal.edges),
             booked_until_timestamp=self._journal.booked_until or 0.0,
+            node_price=node_price,
         )
-
-    def _owners(self, view: AllocationView) -> tuple[PodOwner, ...]:
-        seen: dict[tuple[str, str], PodOwner] = {}
-        for allocation in view.allocations:
-            key = (allocation.container.namespace, allocation.container.pod)
-            if key in seen:
-                continue
-            pod = self._metadata.pod(*key)
-            if pod is not None and pod.owner_kind:
-                seen[key] = PodOwner(key[0], key[1], pod.owner_kind, pod.owner_name)
-        return tuple(seen[k] for k in sorted(seen))
 
     def checkpoint(self) -> None:
         """Save the ledger with the end of its last booked tick: a restart charges the journaled rest."""

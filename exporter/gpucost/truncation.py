@@ -12,12 +12,15 @@ import threading
 from collections.abc import Mapping
 
 __all__ = [
+    "INVALID_QUANTITY",
     "KNOWN_CUTS",
     "LONG_DEVICE_ID",
     "LONG_VALUE",
+    "OVERSIZED_BODY",
     "OVERSIZED_STRING",
     "SOURCE_APISERVER",
     "SOURCE_KUBELET",
+    "SOURCE_KUBELET_RESOURCE",
     "TruncationCounter",
     "TruncationCounts",
     "zero_counts",
@@ -25,18 +28,28 @@ __all__ = [
 
 SOURCE_APISERVER = "apiserver"
 SOURCE_KUBELET = "kubelet"
+# The kubelet's /metrics/resource (whole-node cost, gpucost.sources.kubelet_resource).
+SOURCE_KUBELET_RESOURCE = "kubelet_resource"
 
 # A JSON string in an API server response longer than MAX_RAW_STRING_BYTES, cut while reading.
 OVERSIZED_STRING = "oversized_string"
-# A kept label or annotation value (or a pod name, namespace, uid) longer than MAX_VALUE_CHARS.
+# A kept label or annotation value (or a pod name, namespace, uid) longer than MAX_VALUE_CHARS;
+# for kubelet_resource, a sample whose namespace, pod or container name is missing or too long.
 LONG_VALUE = "long_value"
 # A kubelet device id longer than MAX_DEVICE_ID_CHARS.
 LONG_DEVICE_ID = "long_device_id"
+# A /metrics/resource body over its byte limit: refused whole, the tick keeps the last usage.
+OVERSIZED_BODY = "oversized_body"
+# A container request or node allocatable that is not a Kubernetes quantity: dropped (left unknown).
+INVALID_QUANTITY = "invalid_quantity"
 
 KNOWN_CUTS: tuple[tuple[str, str], ...] = (
     (SOURCE_APISERVER, OVERSIZED_STRING),
     (SOURCE_APISERVER, LONG_VALUE),
+    (SOURCE_APISERVER, INVALID_QUANTITY),
     (SOURCE_KUBELET, LONG_DEVICE_ID),
+    (SOURCE_KUBELET_RESOURCE, OVERSIZED_BODY),
+    (SOURCE_KUBELET_RESOURCE, LONG_VALUE),
 )
 
 TruncationCounts = Mapping[tuple[str, str], int]

@@ -10,24 +10,40 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpucost.engine.ledger import Ledger
+from gpucost.engine.node_tick import NodeTickInputs, split_node_tick
 from gpucost.engine.split import DeviceTick, Holder, split_device_cost
 from gpucost.metrics.collector import SnapshotCollector
 from gpucost.metrics.docs import render_metrics_doc
 from gpucost.metrics.names import DEFAULT_WORKLOAD_LABELS, EXPORTER_METRICS
 from gpucost.metrics.render import SnapshotRenderer
-from gpucost.model import ContainerRef, GpuDevice, GpuSample, PriceQuote
+from gpucost.model import ContainerRef, ContainerResources, GpuDevice, GpuSample, NodeResourceView, PriceQuote
+from gpucost.pricing.node_parts import split_node_price
+from gpucost.pricing.settings import PartWeights
 from gpucost.snapshot import CollectorHealth, DeviceView, ExporterSnapshot, PodOwner
 from gpucost_testing.servers import REPO_ROOT
 
 TRAIN = ContainerRef("research", "train-0", "trainer")
 SERVE = ContainerRef("search", 'ranker "quoted"\\pod', "server")
+WEB = ContainerRef("shop", "frontend-0", "web")
+# An 8 + 2 USD/h node: two 4 USD/h GPUs, the rest cpu : memory = 3 : 1.
+NODE_PRICE = split_node_price(10.0, 8.0, PartWeights(cpu=3.0, memory=1.0), "config-default")
+NODE_CLAIMS = NodeResourceView(
+    allocatable={"cpu": 16.0, "memory": 64e9, "storage": 100e9},
+    containers=(ContainerResources(TRAIN, requests={"cpu": 8.0, "memory": 32e9}, usage={"cpu": 6.0}),
+                ContainerResources(WEB, requests={"cpu": 1.0}, usage={"cpu": 2.0, "memory": 2e9})),
+)
 
 
 def _snapshot(version: int = 1) -> ExporterSnapshot:
     ledger = Ledger(DEFAULT_WORKLOAD_LABELS)
     workload = {TRAIN: ("research", "llama-70b", "v3", "cc-1", "bu-a"), SERVE: ("search", "ranker", "", "", "")}
-    ledger.record(split_device_cost(DeviceTick("GPU-a", 4.0, 30, 0.75, [Holder(TRAIN, 1.0)])), workload, 100.0)
-    ledger.record(split_device_cost(DeviceTick("GPU-b", 4.0, 30, 0.5, [Holder(SERVE, 0.5)])), workload, 100.0)
+    gpu_costs = [split_device_cost(DeviceTick("GPU-a", 4.0, 30, 0.75, [Holder(TRAIN, 1.0)])),
+                 split_device_cost(DeviceTick("GPU-b", 4.0, 30, 0.5, [Holder(SERVE, 0.5)]))]
+    for cost in gpu_costs:
+        ledger.record(cost, workload, 100.0)
+    workload[WEB] = ("shop", "", "", "", "")
+    node_costs = split_node_tick(30, NodeTickInputs(NODE_PRICE.by_resource(), NODE_CLAIMS), gpu_costs)
+    ledger.record_node(node_costs, workload, 100.0)
     ledger.add_energy("GPU-a", 1200.0)
     devices = (
         DeviceView(GpuDevice("GPU-a", "0", "NVIDIA A100-SXM4-80GB"),
@@ -48,6 +64,7 @@ def _snapshot(version: int = 1) -> ExporterSnapshot:
         catalog_source="gpucost catalog",
         catalog_as_of_timestamp=1_746_057_600.0,
         build_version="0.1.0",
+        node_price=NODE_PRICE,
     )
 
 
@@ -103,6 +120,26 @@ def test_label_values_are_escaped_in_the_exposition() -> None:
     assert 'pod="ranker \\"quoted\\"\\\\pod"' in text
     assert any(s[0] == "gpucost_container_gpu_cost_usd_total" and ("pod", 'ranker "quoted"\\pod') in s[1]
                for s in _samples(text))
+
+
+def test_whole_node_families_carry_the_pod_join_and_workload_labels_of_the_gpu_families() -> None:
+    rendered = _samples(SnapshotRenderer().render(_snapshot()).decode())
+    workload = set(DEFAULT_WORKLOAD_LABELS)
+    labels = {name: {key for key, _ in pairs} for name, pairs in rendered}
+    assert labels["gpucost_container_cost_usd_total"] == {"namespace", "pod", "container", "resource"} | workload
+    assert labels["gpucost_workload_cost_usd_total"] == {"namespace", "resource"} | workload
+    assert labels["gpucost_node_cost_usd_total"] == labels["gpucost_node_unallocated_cost_usd_total"] == {"resource"}
+    assert labels["gpucost_node_price_usd_per_hour"] == {"resource", "split"}
+    prices = {dict(pairs)["resource"]: (dict(pairs)["split"], value) for (name, pairs), value in rendered.items()
+              if name == "gpucost_node_price_usd_per_hour"}
+    assert prices == {"gpu": ("config-default", 8.0), "cpu": ("config-default", 1.5),
+                      "memory": ("config-default", 0.5), "storage": ("config-default", 0.0)}
+    trainer = {dict(pairs)["resource"]: dict(pairs) for name, pairs in rendered
+               if name == "gpucost_container_cost_usd_total" and dict(pairs)["pod"] == "train-0"}
+    gpu_series = next(dict(pairs) for name, pairs in rendered
+                      if name == "gpucost_container_gpu_cost_usd_total" and dict(pairs)["pod"] == "train-0")
+    for resource in ("gpu", "cpu", "memory"):
+        assert {k: trainer[resource][k] for k in workload} == {k: gpu_series[k] for k in workload}
 
 
 def test_docs_metrics_md_is_generated_from_the_metric_table() -> None:

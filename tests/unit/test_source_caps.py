@@ -203,7 +203,10 @@ def test_the_counter_is_in_the_metric_table_and_every_known_cut_starts_at_zero()
     assert set(zeros) == {
         (SOURCE_APISERVER, OVERSIZED_STRING),
         (SOURCE_APISERVER, LONG_VALUE),
+        (SOURCE_APISERVER, "invalid_quantity"),
         (SOURCE_KUBELET, LONG_DEVICE_ID),
+        ("kubelet_resource", "oversized_body"),
+        ("kubelet_resource", LONG_VALUE),
     }
     assert set(zeros.values()) == {0}
     assert ExporterSnapshot(1, ()).source_truncated == zeros

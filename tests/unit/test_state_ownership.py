@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gpucost.engine.ledger import Ledger
+from gpucost.engine.ledger import STATE_VERSION, Ledger
 from gpucost.engine.split import DeviceTick, Holder, split_device_cost
 from gpucost.model import ContainerRef
 from gpucost.state import StateFile, StateFileLocked
@@ -32,7 +32,7 @@ def test_the_checkpoint_records_its_node_and_gpu_set(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     StateFile(path, node_name="node-a").save(_ledger(), 5.0)
     saved = json.loads(path.read_text())
-    assert saved["version"] == 2
+    assert saved["version"] == STATE_VERSION
     assert saved["node"] == "node-a"
     assert saved["gpus_present"] == ["GPU-a", "GPU-b"]
 

@@ -29,6 +29,7 @@ from gpucost.errors import ConfigError, UserInputError
 from gpucost.extras import MissingExtra, require_extra
 from gpucost.kubeconfig_check import check_pod_resources_socket
 from gpucost.logs import LOG_FORMATS, LOG_LEVELS, setup_logging
+from gpucost.sources.gpu_backend import BACKEND_NAMES
 
 __all__ = ["build_parser", "main"]
 
@@ -59,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--web.telemetry-path", dest="telemetry_path", default=None, help="metrics path (default /metrics)")
     add("--web.config.file", dest="web_config_file", default=None,
         help="exporter-toolkit style web config: TLS and basic auth")
-    add("--nvml.backend", dest="nvml_backend", choices=("nvml", "simulated"), default=None,
-        help="GPU backend: nvml (real GPUs) or simulated (scenario file); default nvml")
+    add("--nvml.backend", dest="nvml_backend", choices=BACKEND_NAMES, default=None,
+        help="GPU backend: nvml (real GPUs), simulated (scenario file) or none (a node without GPUs); "
+             "default nvml")
     add("--simulate.scenario", dest="scenario_file", default=None, help="scenario YAML for --nvml.backend=simulated")
     add("--simulate.speed", dest="simulate_speed", type=float, default=None,
         help="scenario seconds per wall second (demo time compression)")

@@ -4,7 +4,8 @@ Counters only ever grow.  A container's series stay for `retention_seconds`
 after its last increment (long enough to be scraped), then are dropped; the
 per-workload and per-GPU counters are kept, so long windows survive pod churn
 and the per-GPU identity `allocated + unallocated == cost` holds at every
-scrape even after containers are gone.
+scrape even after containers are gone.  The whole-node counters by resource
+(`gpucost.engine.node_ledger`) follow the same rules.
 
 The ledger is pure (no I/O): `to_state()` / `from_state()` give plain JSON-able
 values that `gpucost.state` writes to disk.
@@ -17,10 +18,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpucost.engine.node_ledger import NodeLedger, NodeLedgerSnapshot
+from gpucost.engine.node_split import ResourceCost
 from gpucost.engine.split import DeviceCost
+from gpucost.engine.state_fields import (
+    ForeignStateError,
+    StateFormatError,
+    field_of,
+    list_of,
+    number,
+    numbers,
+    remap_workload,
+    short,
+    string,
+    strings,
+)
 from gpucost.model import ContainerRef
 
 __all__ = [
+    "READABLE_VERSIONS",
+    "STATE_VERSION",
     "ContainerCounters",
     "ContainerKey",
     "ForeignStateError",
@@ -33,17 +50,10 @@ __all__ = [
 ]
 
 STATE_FORMAT = "gpucost-ledger"
-# Version 2 added the owner (node name, GPUs present) and each GPU's last-seen time.
-STATE_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-
-
-class StateFormatError(ValueError):
-    """The state file is not a gpucost ledger of a version we can read."""
-
-
-class ForeignStateError(StateFormatError):
-    """The state file is a valid ledger, but another node's: its GPUs are not ours to export."""
+# Version 2 added the owner (node name, GPUs present) and each GPU's last-seen time;
+# version 3 the whole-node counters (older files start them at 0).
+STATE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -90,6 +100,7 @@ class LedgerSnapshot:
     gpus: Mapping[str, GpuCounters]
     containers: Mapping[ContainerKey, ContainerCounters]
     workloads: Mapping[WorkloadKey, WorkloadCounters]
+    node: NodeLedgerSnapshot = field(default_factory=NodeLedgerSnapshot)
 
 
 @dataclass
@@ -101,6 +112,7 @@ class Ledger:
     workloads: dict[WorkloadKey, WorkloadCounters] = field(default_factory=dict)
     # The GPUs on the node at the last look; None until someone looked (then no GPU is known to be gone).
     present: frozenset[str] | None = None
+    node: NodeLedger = field(default_factory=NodeLedger)
 
     def record(
         self,
@@ -132,6 +144,12 @@ class Ledger:
             totals.active_usd += holder.active_usd
             totals.idle_usd += holder.idle_usd
 
+    def record_node(
+        self, costs: Iterable[ResourceCost], workload_values: Mapping[ContainerRef, tuple[str, ...]], now: float
+    ) -> None:
+        """Add one tick's whole-node split (every resource, gpu included).  Missing workload values become ""."""
+        self.node.record(costs, workload_values, ("",) * len(self.workload_label_names), now)
+
     def add_energy(self, uuid: str, joules: float) -> None:
         if joules > 0.0 and math.isfinite(joules):
             self.gpus.setdefault(uuid, GpuCounters()).energy_joules += joules
@@ -155,7 +173,7 @@ class Ledger:
             gone = [uuid for uuid, gpu in self.gpus.items() if uuid not in self.present and gpu.last_seen < cutoff]
         for uuid in gone:
             del self.gpus[uuid]
-        return len(stale) + len(gone)
+        return len(stale) + len(gone) + self.node.expire(cutoff)
 
     def snapshot(self) -> LedgerSnapshot:
         return LedgerSnapshot(
@@ -164,6 +182,7 @@ class Ledger:
             containers={k: ContainerCounters(v.active_usd, v.idle_usd, v.gpu_seconds, v.last_update)
                         for k, v in self.containers.items()},
             workloads={k: WorkloadCounters(v.active_usd, v.idle_usd) for k, v in self.workloads.items()},
+            node=self.node.snapshot(),
         )
 
     # --- persistence (plain values; the file I/O lives in gpucost.state) -------
@@ -185,6 +204,7 @@ class Ledger:
             ],
             "workloads": [[k.namespace, list(k.workload), c.active_usd, c.idle_usd]
                           for k, c in self.workloads.items()],
+            **self.node.to_state(),
         }
 
     @classmethod
@@ -206,44 +226,46 @@ class Ledger:
             raise StateFormatError("not a gpucost ledger state")
         version = state.get("version")
         if type(version) is not int or version not in READABLE_VERSIONS:
-            raise StateFormatError(f"unsupported ledger state version {_short(version)}")
-        saved_names = _strings(_field(state, "workload_label_names"), "workload_label_names")
-        last_tick = _number(_field(state, "last_tick"), "last_tick")
+            raise StateFormatError(f"unsupported ledger state version {short(version)}")
+        saved_names = strings(field_of(state, "workload_label_names"), "workload_label_names")
+        last_tick = number(field_of(state, "last_tick"), "last_tick")
         if version >= 2:
-            saved_node = _field(state, "node")
+            saved_node = field_of(state, "node")
             if not isinstance(saved_node, str):
-                raise StateFormatError(f"node: not a string: {_short(saved_node)}")
+                raise StateFormatError(f"node: not a string: {short(saved_node)}")
             if node_name is not None and saved_node != node_name:
                 raise ForeignStateError(f"written on node {saved_node!r}, this is node {node_name!r}")
         ledger = cls(workload_label_names, retention_seconds)
         ledger._restore_gpus(state, version, last_tick)
-        ledger._restore_containers(_list(_field(state, "containers"), "containers"), saved_names)
-        ledger._restore_workloads(_list(_field(state, "workloads"), "workloads"), saved_names)
+        ledger._restore_containers(list_of(field_of(state, "containers"), "containers"), saved_names)
+        ledger._restore_workloads(list_of(field_of(state, "workloads"), "workloads"), saved_names)
+        if version >= 3:
+            ledger.node.restore(state, saved_names, workload_label_names)
         return ledger, last_tick
 
     def _restore_gpus(self, state: dict[str, Any], version: int, last_tick: float) -> None:
-        gpus = _field(state, "gpus")
+        gpus = field_of(state, "gpus")
         if not isinstance(gpus, dict):
-            raise StateFormatError(f"gpus: not an object: {_short(gpus)}")
+            raise StateFormatError(f"gpus: not an object: {short(gpus)}")
         # Version 1 did not record when a GPU was last seen: count it as seen at the last tick.
         width = 5 if version >= 2 else 4
         for uuid, values in gpus.items():
-            numbers = _numbers(values, width, f"gpus.{uuid}")
-            last_seen = numbers[4] if version >= 2 else last_tick
-            self.gpus[uuid] = GpuCounters(numbers[0], numbers[1], numbers[2], numbers[3], last_seen)
+            counters = numbers(values, width, f"gpus.{uuid}")
+            last_seen = counters[4] if version >= 2 else last_tick
+            self.gpus[uuid] = GpuCounters(counters[0], counters[1], counters[2], counters[3], last_seen)
         if version >= 2:
-            present = _field(state, "gpus_present")
-            self.present = None if present is None else frozenset(_strings(present, "gpus_present"))
+            present = field_of(state, "gpus_present")
+            self.present = None if present is None else frozenset(strings(present, "gpus_present"))
 
     def _restore_containers(self, rows: list[Any], saved_names: tuple[str, ...]) -> None:
         for index, row in enumerate(rows):
             where = f"containers[{index}]"
-            cells = _list(row, where, length=9)
-            ns, pod, container, uuid = (_string(cell, where) for cell in cells[:4])
-            workload = _strings(cells[4], where, length=len(saved_names))
-            active, idle, seconds, last = (_number(cell, where) for cell in cells[5:])
+            cells = list_of(row, where, length=9)
+            ns, pod, container, uuid = (string(cell, where) for cell in cells[:4])
+            workload = strings(cells[4], where, length=len(saved_names))
+            active, idle, seconds, last = (number(cell, where) for cell in cells[5:])
             key = ContainerKey(ContainerRef(ns, pod, container), uuid,
-                               _remap_workload(workload, saved_names, self.workload_label_names))
+                               remap_workload(workload, saved_names, self.workload_label_names))
             counters = self.containers.setdefault(key, ContainerCounters())
             counters.active_usd += active
             counters.idle_usd += idle
@@ -253,63 +275,11 @@ class Ledger:
     def _restore_workloads(self, rows: list[Any], saved_names: tuple[str, ...]) -> None:
         for index, row in enumerate(rows):
             where = f"workloads[{index}]"
-            cells = _list(row, where, length=4)
-            ns = _string(cells[0], where)
-            workload = _strings(cells[1], where, length=len(saved_names))
-            active, idle = _number(cells[2], where), _number(cells[3], where)
-            wkey = WorkloadKey(ns, _remap_workload(workload, saved_names, self.workload_label_names))
+            cells = list_of(row, where, length=4)
+            ns = string(cells[0], where)
+            workload = strings(cells[1], where, length=len(saved_names))
+            active, idle = number(cells[2], where), number(cells[3], where)
+            wkey = WorkloadKey(ns, remap_workload(workload, saved_names, self.workload_label_names))
             totals = self.workloads.setdefault(wkey, WorkloadCounters())
             totals.active_usd += active
             totals.idle_usd += idle
-
-
-# No real counter or timestamp comes near this (a trillion USD, 31,700 years of GPU
-# seconds, the year 33658): a bigger value is a corrupt or forged file.
-MAX_STATE_VALUE = 1e12
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _field(state: dict[str, Any], name: str) -> object:
-    if name not in state:
-        raise StateFormatError(f"{name}: missing")
-    return state[name]
-
-
-def _list(value: object, where: str, length: int | None = None) -> list[Any]:
-    if not isinstance(value, list):
-        raise StateFormatError(f"{where}: not a list: {_short(value)}")
-    if length is not None and len(value) != length:
-        raise StateFormatError(f"{where}: {len(value)} values, expected {length}")
-    return value
-
-
-def _string(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise StateFormatError(f"{where}: not a string: {_short(value)}")
-    return value
-
-
-def _strings(value: object, where: str, length: int | None = None) -> tuple[str, ...]:
-    return tuple(_string(item, where) for item in _list(value, where, length))
-
-
-def _number(value: object, where: str) -> float:
-    """A counter or timestamp: a JSON number (not a bool, not a string), finite, 0 <= value <= MAX_STATE_VALUE."""
-    # Compare before converting: float() of a 400-digit integer raises OverflowError.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_STATE_VALUE:
-        raise StateFormatError(f"{where}: {_short(value)} is not a number between 0 and {MAX_STATE_VALUE:g}")
-    return float(value)
-
-
-def _numbers(value: object, length: int, where: str) -> list[float]:
-    return [_number(item, where) for item in _list(value, where, length)]
-
-
-def _remap_workload(values: tuple[str, ...], saved: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
-    """Carry workload label values across a change of the configured label names."""
-    by_name = dict(zip(saved, values, strict=True))
-    return tuple(by_name.get(name, "") for name in wanted)

@@ -26,6 +26,12 @@ fails when this page and the code disagree.
   `gpucost_gpu_unallocated_cost_usd_total` == `gpucost_gpu_cost_usd_total` at
   every scrape, and the per-container series (while retained) add up to the
   allocated cost.
+- Whole-node cost (docs/node-cost.md): for every `resource`, the
+  `gpucost_workload_cost_usd_total` series (and the per-container ones while
+  retained) plus `gpucost_node_unallocated_cost_usd_total` add up to
+  `gpucost_node_cost_usd_total`; the node's cost summed over resources is its
+  price (`gpucost_node_price_usd_per_hour` summed over resources) times time,
+  and `resource="gpu"` is the GPU families summed.
 - A finished container's series stay for the retention time (`--retention`,
   default 10m) after its last increment, then go; the per-workload and per-GPU
   counters stay, so long windows survive pod churn.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from gpucost.engine.node_tick import NODE_COST_RESOURCES
 from gpucost.metrics import names
 from gpucost.metrics.names import MetricSpec
 from gpucost.snapshot import ExporterSnapshot
@@ -78,6 +79,25 @@ def _ledger_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
     yield names.WORKLOAD_COST, workload_rows
 
 
+def _node_cost_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
+    node = snapshot.ledger.node
+    yield names.CONTAINER_RESOURCE_COST, [
+        ((key.container.namespace, key.container.pod, key.container.container, key.resource, *key.workload),
+         counters.cost_usd)
+        for key, counters in sorted(node.containers.items())
+    ]
+    yield names.WORKLOAD_RESOURCE_COST, [((key.namespace, key.resource, *key.workload), cost)
+                                         for key, cost in sorted(node.workloads.items())]
+    booked = [(resource, node.resources[resource]) for resource in NODE_COST_RESOURCES if resource in node.resources]
+    yield names.NODE_RESOURCE_COST, [((resource,), counters.cost_usd) for resource, counters in booked]
+    yield names.NODE_UNALLOCATED_COST, [((resource,), counters.unallocated_usd) for resource, counters in booked]
+    price = snapshot.node_price
+    # Every resource, zero parts included: "storage 0" says the split gave it nothing, not that it is unknown.
+    yield names.NODE_PRICE, [] if price is None else [
+        ((resource, price.split), usd_per_hour) for resource, usd_per_hour in price.by_resource().items()
+    ]
+
+
 def _exporter_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
     yield names.POD_OWNER_INFO, [((o.namespace, o.pod, o.kind, o.name), 1.0) for o in snapshot.owners]
     yield names.COLLECTOR_SUCCESS, [((h.collector,), 1.0 if h.success else 0.0) for h in snapshot.health]
@@ -104,6 +124,6 @@ def _exporter_series(snapshot: ExporterSnapshot) -> Iterator[Series]:
 
 def snapshot_series(snapshot: ExporterSnapshot) -> list[Series]:
     """Every metric of the table, in table order, with its rows (possibly none)."""
-    produced = {spec.name: rows for gen in (_device_series, _ledger_series, _exporter_series)
+    produced = {spec.name: rows for gen in (_device_series, _ledger_series, _node_cost_series, _exporter_series)
                 for spec, rows in gen(snapshot)}
     return [(spec, produced.get(spec.name, [])) for spec in names.EXPORTER_METRICS]

@@ -24,6 +24,7 @@ from gpucost.pricing.node_labels import (
     instance_type_from_labels,
     region_from_labels,
 )
+from gpucost.pricing.node_parts import NodePartsBook
 from gpucost.pricing.overrides import OverridePrices, OverridesFile
 from gpucost.pricing.resolve import RESOLUTION_ORDER, NodeFacts, Resolution, Resolver
 from gpucost.pricing.settings import PricingSettings
@@ -49,7 +50,7 @@ class PriceBook:
         self.settings = settings
         self.catalog = catalog
         self._overrides_file = overrides_file
-        self._resolver = Resolver(settings, catalog, self._current_overrides)
+        self._resolver = Resolver(settings, catalog, self.current_overrides)
         self._cache: dict[_CacheKey, PriceQuote] = {}
         self._reported: set[str] = set()
 
@@ -69,6 +70,14 @@ class PriceBook:
     @property
     def catalog_source(self) -> str:
         return "gpucost catalog " + ",".join(self.catalog.files)
+
+    def node_parts(self) -> NodePartsBook:
+        """A whole-node price book over this book's settings, catalog and overrides file.
+
+        It reads the overrides through this book, so a reloaded overrides file
+        (SIGHUP, or the sampler's poll) prices the node's parts as it prices its GPUs.
+        """
+        return NodePartsBook(self.settings, self.catalog, self.current_overrides)
 
     def reload_overrides_if_changed(self) -> bool:
         """Poll the overrides file (one stat when unchanged); True when new prices took effect."""
@@ -137,7 +146,8 @@ class PriceBook:
         else:
             log.info("GPU priced by model reference, a rough figure: %s", detail)
 
-    def _current_overrides(self) -> OverridePrices:
+    def current_overrides(self) -> OverridePrices:
+        """The overrides file's prices as last (re)loaded; the node parts book reads the same ones."""
         return self._overrides_file.prices if self._overrides_file is not None else OverridePrices()
 
     def explain(self, query: str) -> list[str]:

@@ -251,13 +251,18 @@ class NodePartsBook:
     ) -> None:
         self.settings = settings
         self.table = table or shipped_node_parts_table()
+        self._catalog = catalog
         self._resolver = Resolver(settings, catalog, overrides)
 
     def parts(
         self, node: NodeInfo, gpu_usd_per_hour: float, gpu_model: str = "", gpus_on_node: int = 0
     ) -> NodePriceParts:
-        """The node's price in parts; `gpu_usd_per_hour` is what the exporter attributes to its GPUs."""
+        """The node's price in parts; `gpu_usd_per_hour` is what the exporter attributes to its GPUs.
+
+        `gpu_model` may be a catalog key or the name NVML reports (`NVIDIA A100-SXM4-80GB`).
+        """
         facts = self._facts(node)
+        gpu_model = self._catalog.gpu_models.key_for(gpu_model) if gpu_model else ""
         node_price, rule = self._node_price(facts, gpu_model, gpus_on_node)
         on_prem = rule == "config-on-prem" or facts.cloud == "onprem"
         weights, split, why = choose_weights(facts.instance_type, on_prem, self.settings.node_split, self.table)

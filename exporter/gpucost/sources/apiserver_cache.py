@@ -58,6 +58,7 @@ def pod_meta_from_object(pod: Mapping[str, Any] | KubeObject) -> PodMeta:
         started_at=kept.started_at,
         finished_at=kept.finished_at,
         deleted_at=kept.deleted_at,
+        container_requests=kept.container_requests,
     )
 
 
@@ -65,7 +66,7 @@ def node_info_from_object(node: Mapping[str, Any] | KubeObject) -> NodeInfo:
     kept = node if isinstance(node, KubeObject) else kube_object_from_raw(
         node, NODE_KEYS, TruncationCounter(), SOURCE_APISERVER
     )
-    return NodeInfo(name=kept.name, labels=kept.labels)
+    return NodeInfo(name=kept.name, labels=kept.labels, allocatable=kept.allocatable)
 
 
 class MetadataCache:

@@ -1,12 +1,14 @@
 """The interface every GPU sampling source implements, and the factory that picks one.
 
-Two implementations exist: `nvml` (the real GPUs through pynvml) and
-`simulated` (a scenario file, for the demo and the tests).  The lead's sampler
+Three implementations exist: `nvml` (the real GPUs through pynvml),
+`simulated` (a scenario file, for the demo and the tests) and `none` (a node
+without GPUs: whole-node cost only, docs/node-cost.md).  The lead's sampler
 calls `sample()` for every device once per interval in a background thread.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -14,9 +16,9 @@ from typing import Protocol
 from gpucost.errors import ConfigError
 from gpucost.model import GpuDevice, GpuSample
 
-__all__ = ["BACKEND_NAMES", "GpuBackend", "make_backend"]
+__all__ = ["BACKEND_NAMES", "GpuBackend", "NoGpuBackend", "make_backend"]
 
-BACKEND_NAMES: tuple[str, ...] = ("nvml", "simulated")
+BACKEND_NAMES: tuple[str, ...] = ("nvml", "simulated", "none")
 
 
 class GpuBackend(Protocol):
@@ -40,6 +42,34 @@ class GpuBackend(Protocol):
         """Read one device; a device fault gives healthy=False with the error text, never an exception."""
 
 
+class NoGpuBackend:
+    """A node without GPUs: no driver to load, no device to sample, the host's clock.
+
+    The exporter still books and publishes the node's CPU, memory and storage
+    cost; with no device, `nvml` reports success on every tick.
+    """
+
+    name = "none"
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    def start(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def now(self) -> float:
+        return self._clock()
+
+    def devices(self) -> Sequence[GpuDevice]:
+        return ()
+
+    def sample(self, device: GpuDevice) -> GpuSample:
+        return GpuSample(device.uuid, self._clock(), None, healthy=False, error="no GPU backend on this node")
+
+
 def make_backend(
     name: str,
     scenario_path: str | Path | None = None,
@@ -56,6 +86,8 @@ def make_backend(
         from gpucost.sources.nvml import NvmlGpuBackend
 
         return NvmlGpuBackend() if clock is None else NvmlGpuBackend(clock=clock)
+    if name == "none":
+        return NoGpuBackend() if clock is None else NoGpuBackend(clock=clock)
     if name == "simulated":
         from gpucost.sources.scenario import load_scenario
         from gpucost.sources.simulated import SimulatedGpuBackend

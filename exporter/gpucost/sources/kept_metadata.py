@@ -13,7 +13,13 @@ broken client, labels or annotations of any size.  What is kept per object:
   dropped (the CronJob rule compares every label and annotation value);
 - for pods, the lifetime the status gives (`pod_lifetime`): the earliest
   container start, the latest container end once all have ended, and the
-  deletion timestamp; the rest of the status is dropped.
+  deletion timestamp; the rest of the status is dropped;
+- for pods, each container's cpu, memory and ephemeral-storage requests
+  (`container_requests`: app containers and native sidecars, whose names are
+  capped like every kept value); for the node, its allocatable cpu, memory and
+  ephemeral-storage (`node_allocatable`).  Quantities are parsed on the way in
+  (`gpucost.quantity`); one that is not a quantity is dropped and
+  counted as (source, invalid_quantity).  The rest of the spec is dropped.
 
 Objects are pruned by the JSON decoder's object hook, so a page of 500 pods
 never exists as 500 full dictionaries; and the raw bytes pass through
@@ -30,22 +36,26 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from gpucost.quantity import parse_quantity
 from gpucost.sources.json_cut import LongStringCutter
 from gpucost.sources.owners import OWNER_LABEL_KEYS, infer_owner
 from gpucost.sources.workload_labels import WorkloadLabelConfig, parse_source_key
-from gpucost.truncation import LONG_VALUE, OVERSIZED_STRING, TruncationCounter
+from gpucost.truncation import INVALID_QUANTITY, LONG_VALUE, OVERSIZED_STRING, TruncationCounter
 
 __all__ = [
     "EVERY_KEY",
     "MAX_RAW_STRING_BYTES",
     "MAX_VALUE_CHARS",
     "NODE_KEYS",
+    "RESOURCE_NAMES",
     "KeptKeys",
     "KeySelection",
     "KubeObject",
     "PodLifetime",
+    "container_requests",
     "decode_objects",
     "kube_object_from_raw",
+    "node_allocatable",
     "object_hook",
     "parse_kube_time",
     "pod_lifetime",
@@ -57,6 +67,10 @@ MAX_VALUE_CHARS = 256
 # Kubernetes rejects objects whose annotations add up to more than 256 KiB, so
 # no string of a real object is longer; anything longer is cut while reading.
 MAX_RAW_STRING_BYTES = 256 * 1024
+# Kubernetes resource names -> the `NODE_RESOURCES` names whole-node cost splits.
+RESOURCE_NAMES: Mapping[str, str] = MappingProxyType(
+    {"cpu": "cpu", "memory": "memory", "ephemeral-storage": "storage"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +124,12 @@ class KubeObject:
     started_at: float | None = None
     finished_at: float | None = None
     deleted_at: float | None = None
+    container_requests: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: _EMPTY_REQUESTS)
+    allocatable: Mapping[str, float] = field(default_factory=lambda: _EMPTY_AMOUNTS)
+
+
+_EMPTY_REQUESTS: Mapping[str, Mapping[str, float]] = MappingProxyType({})
+_EMPTY_AMOUNTS: Mapping[str, float] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +207,60 @@ def pod_lifetime(raw: Mapping[str, Any]) -> PodLifetime:
     return PodLifetime(min(starts, default=None), _finished_at(containers), deleted_at)
 
 
+def _amounts(values: object, invalid: Callable[[], None]) -> dict[str, float]:
+    """The cpu, memory and ephemeral-storage of a `requests` or `allocatable` mapping, parsed."""
+    if not isinstance(values, Mapping):
+        return {}
+    amounts: dict[str, float] = {}
+    for kube_name, name in RESOURCE_NAMES.items():
+        if kube_name not in values:
+            continue
+        amount = parse_quantity(values[kube_name])
+        if amount is None:
+            invalid()
+        else:
+            amounts[name] = amount
+    return amounts
+
+
+def _sidecars(init_containers: object) -> list[object]:
+    """Native sidecars: init containers with `restartPolicy: Always` run beside the app containers."""
+    if not isinstance(init_containers, list):
+        return []
+    return [c for c in init_containers if isinstance(c, Mapping) and c.get("restartPolicy") == "Always"]
+
+
+def container_requests(
+    raw: Mapping[str, Any], capped: Callable[[object], str], invalid: Callable[[], None]
+) -> Mapping[str, Mapping[str, float]]:
+    """Each running container's `resources.requests` (cpu, memory, storage), by container name.
+
+    Init containers that end before the app containers start are left out: they
+    hold nothing while the pod runs (the scheduler's effective request can be
+    larger while they run, which whole-node cost does not model).
+    """
+    spec = raw.get("spec")
+    if not isinstance(spec, Mapping):
+        return _EMPTY_REQUESTS
+    containers = spec.get("containers")
+    running = [*(containers if isinstance(containers, list) else ()), *_sidecars(spec.get("initContainers"))]
+    requests: dict[str, Mapping[str, float]] = {}
+    for container in running:
+        if not isinstance(container, Mapping) or not container.get("name"):
+            continue
+        resources = container.get("resources")
+        amounts = _amounts(resources.get("requests") if isinstance(resources, Mapping) else None, invalid)
+        requests[capped(container["name"])] = MappingProxyType(amounts)
+    return MappingProxyType(requests) if requests else _EMPTY_REQUESTS
+
+
+def node_allocatable(raw: Mapping[str, Any], invalid: Callable[[], None]) -> Mapping[str, float]:
+    """The node's `status.allocatable` cpu, memory and ephemeral-storage ("storage")."""
+    status = raw.get("status")
+    amounts = _amounts(status.get("allocatable") if isinstance(status, Mapping) else None, invalid)
+    return MappingProxyType(amounts) if amounts else _EMPTY_AMOUNTS
+
+
 def kube_object_from_raw(
     raw: Mapping[str, Any], keys: KeySelection, counter: TruncationCounter, source: str
 ) -> KubeObject:
@@ -202,6 +276,9 @@ def kube_object_from_raw(
         counter.add(source, LONG_VALUE)
         return text[:MAX_VALUE_CHARS]
 
+    def invalid() -> None:
+        counter.add(source, INVALID_QUANTITY)
+
     owner_kind, owner_name = infer_owner(metadata)
     lifetime = pod_lifetime(raw)
     return KubeObject(
@@ -216,6 +293,8 @@ def kube_object_from_raw(
         started_at=lifetime.started_at,
         finished_at=lifetime.finished_at,
         deleted_at=lifetime.deleted_at,
+        container_requests=container_requests(raw, capped, invalid),
+        allocatable=node_allocatable(raw, invalid),
     )
 
 

@@ -32,7 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gpucost.errors import SourceUnavailable
 from gpucost.model import ContainerRef
-from gpucost.truncation import LONG_VALUE, TruncationCounter
+from gpucost.truncation import LONG_VALUE, OVERSIZED_BODY, SOURCE_KUBELET_RESOURCE, TruncationCounter
 
 __all__ = [
     "DEFAULT_CA_FILE",
@@ -63,11 +63,6 @@ MAX_NAME_CHARS = 253
 DEFAULT_TIMEOUT_SECONDS = 5.0
 _READ_CHUNK_BYTES = 64 * 1024
 _MAX_ERROR_BODY_BYTES = 512
-
-# `gpucost_exporter_source_truncated_total{source, reason}` for this source.
-SOURCE_KUBELET_RESOURCE = "kubelet_resource"
-# A /metrics/resource body over MAX_BODY_BYTES: refused whole, the tick keeps the last usage.
-OVERSIZED_BODY = "oversized_body"
 
 _CONTAINER_CPU = "container_cpu_usage_seconds_total"
 _CONTAINER_MEMORY = "container_memory_working_set_bytes"

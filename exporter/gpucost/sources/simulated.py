@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gpucost.errors import SourceUnavailable
-from gpucost.model import DeviceAllocation, GpuDevice, GpuSample, NodeInfo, PodMeta
+from gpucost.model import DeviceAllocation, GpuDevice, GpuSample, NodeInfo, NodeResourceView, PodMeta
 from gpucost.sources.scenario import (
     ContainerDeviceIds,
     MigSlice,
@@ -195,6 +195,10 @@ class ScenarioAllocationSource:
 
     def node_info(self) -> NodeInfo:
         return self.scenario.node_info()
+
+    def node_resources(self) -> NodeResourceView:
+        """The node's allocatable and the running containers' requests and usage (whole-node cost)."""
+        return self.scenario.node_resources_at(self._scenario_clock())
 
     def pid_to_pod_uid(self, pid: int) -> str | None:
         return self.scenario.pid_to_pod_uid(pid, at=self._scenario_clock())

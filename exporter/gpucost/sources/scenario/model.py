@@ -7,9 +7,17 @@ device and which faults are active at a scenario time.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from gpucost.model import ContainerRef, DeviceAllocation, GpuDevice, NodeInfo, PodMeta
+from gpucost.model import (
+    ContainerRef,
+    ContainerResources,
+    DeviceAllocation,
+    GpuDevice,
+    NodeInfo,
+    NodeResourceView,
+    PodMeta,
+)
 from gpucost.sources.scenario.parts import (
     GPU_RESOURCE,
     REPLICA_SEPARATOR,
@@ -19,9 +27,13 @@ from gpucost.sources.scenario.parts import (
     ScenarioGpu,
     ScenarioPod,
     ScenarioProcess,
+    TimelineField,
 )
 
 __all__ = ["Scenario"]
+
+# The kubelet's usage readings a container's usage timeline stands for: resource -> timeline field.
+_USAGE_FIELDS: tuple[tuple[str, TimelineField], ...] = (("cpu", "cpu_cores"), ("memory", "memory_bytes"))
 
 
 @dataclass(frozen=True)
@@ -37,9 +49,28 @@ class Scenario:
     speed: float = 1.0
     start_time: float | None = None
     duration: float = 0.0
+    # Whole-node cost: cpu cores, memory and storage bytes; empty when the scenario does not say.
+    node_allocatable: Mapping[str, float] = field(default_factory=dict)
 
     def node_info(self) -> NodeInfo:
-        return NodeInfo(name=self.node_name, labels=dict(self.node_labels))
+        return NodeInfo(name=self.node_name, labels=dict(self.node_labels), allocatable=dict(self.node_allocatable))
+
+    def node_resources_at(self, t: float) -> NodeResourceView:
+        """The node's allocatable and every running container's requests and usage at `t`."""
+        containers = []
+        for pod, occurrence in self.running_pods_at(t):
+            name, uid = pod.identity(occurrence)
+            for container in pod.containers:
+                usage: dict[str, float] = {}
+                if container.usage is not None:
+                    for resource, field_name in _USAGE_FIELDS:
+                        value = container.usage.value_at(field_name, t)
+                        if value is not None:
+                            usage[resource] = value
+                containers.append(ContainerResources(
+                    ContainerRef(pod.namespace, name, container.name), uid, dict(container.requests), usage
+                ))
+        return NodeResourceView(dict(self.node_allocatable), tuple(containers))
 
     def devices(self) -> tuple[GpuDevice, ...]:
         """Every device NVML would list: full GPUs, MIG-enabled parents, MIG slices."""
@@ -73,6 +104,7 @@ class Scenario:
                     annotations=dict(pod.annotations),
                     owner_kind=pod.owner_kind,
                     owner_name=pod.owner_name,
+                    container_requests={c.name: dict(c.requests) for c in pod.containers},
                 )
             )
         return metas

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from gpucost.sources.scenario.gpu_parser import DeviceCatalog, GpuReader
+from gpucost.sources.scenario.gpu_parser import DeviceCatalog
 from gpucost.sources.scenario.model import Scenario
 from gpucost.sources.scenario.parts import (
     FAULT_KINDS,
@@ -24,6 +24,7 @@ from gpucost.sources.scenario.parts import (
     Timeline,
     TimelinePoint,
 )
+from gpucost.sources.scenario.resource_parser import ResourceReader
 from gpucost.yamlfields import load_yaml_file
 
 __all__ = ["MAX_POD_OCCURRENCES", "load_scenario", "parse_scenario"]
@@ -43,8 +44,8 @@ def parse_scenario(document: object, file: str = "<scenario>") -> Scenario:
     return _ScenarioParser(file).parse(document)
 
 
-class _ScenarioParser(GpuReader):
-    """Reads the document's node, pods and faults over `GpuReader`'s field and GPU readers."""
+class _ScenarioParser(ResourceReader):
+    """Reads the document's node, pods and faults over the field, GPU and node-resource readers."""
 
     # -- the document -----------------------------------------------------------
 
@@ -52,15 +53,15 @@ class _ScenarioParser(GpuReader):
         top = self.mapping(
             document, "", ("node", "speed", "start_time", "duration", "gpus", "pods", "faults")
         )
-        node = self.mapping(top.get("node"), "node", ("name", "labels"))
+        node = self.mapping(top.get("node"), "node", ("name", "labels", "allocatable"))
         node_name = self.text(node.get("name"), "node.name")
         node_labels = self.string_map(node.get("labels"), "node.labels")
+        node_allocatable = self.amounts(node.get("allocatable"), "node.allocatable")
         speed = self.positive(top["speed"], "speed") if "speed" in top else 1.0
         start_time = self.number(top["start_time"], "start_time") if "start_time" in top else None
 
+        # An empty list is a node without GPUs: only its CPU, memory and storage are priced.
         gpu_items = self.sequence(top.get("gpus"), "gpus")
-        if not gpu_items:
-            raise self.fail("gpus", gpu_items, "must list at least one GPU")
         gpus = tuple(self.gpu(item, f"gpus[{position}]") for position, item in enumerate(gpu_items))
         self.check_unique_devices(gpus)
 
@@ -80,6 +81,7 @@ class _ScenarioParser(GpuReader):
             source=self.file,
             node_name=node_name,
             node_labels=node_labels,
+            node_allocatable=node_allocatable,
             gpus=gpus,
             pods=pods,
             faults=faults,
@@ -153,7 +155,9 @@ class _ScenarioParser(GpuReader):
         )
 
     def container(self, value: object, key_path: str, catalog: DeviceCatalog) -> ScenarioContainer:
-        item = self.mapping(value, key_path, ("name", "devices", "resource", "processes"))
+        item = self.mapping(
+            value, key_path, ("name", "devices", "resource", "processes", "requests", "usage", "usage_repeat_every")
+        )
         name = self.text(item.get("name"), f"{key_path}.name")
         device_items = self.sequence(item.get("devices", []), f"{key_path}.devices")
         device_ids = []
@@ -186,7 +190,12 @@ class _ScenarioParser(GpuReader):
             )
         resource = self.text(item["resource"], f"{key_path}.resource") if "resource" in item else ""
         return ScenarioContainer(
-            name=name, device_ids=tuple(device_ids), processes=tuple(processes), resource=resource
+            name=name,
+            device_ids=tuple(device_ids),
+            processes=tuple(processes),
+            resource=resource,
+            requests=self.amounts(item.get("requests"), f"{key_path}.requests"),
+            usage=self.usage(item, key_path),
         )
 
     def process_utilization(self, process: Mapping[str, object], key_path: str) -> Timeline:

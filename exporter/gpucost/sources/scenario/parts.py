@@ -41,7 +41,8 @@ DEFAULT_MAX_POWER_WATTS = 400.0
 
 FaultKind = Literal["nvml_error", "init_error"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("nvml_error", "init_error")
-TimelineField = Literal["utilization", "memory_used_bytes", "power_watts"]
+# A GPU's or process's fields, then a container's CPU and memory usage (whole-node cost).
+TimelineField = Literal["utilization", "memory_used_bytes", "power_watts", "cpu_cores", "memory_bytes"]
 
 
 def replica_device_id(gpu_uuid: str, replica: int) -> str:
@@ -58,6 +59,8 @@ class TimelinePoint:
     memory_used_bytes: int | None = None
     power_watts: float | None = None
     linear: bool = False
+    cpu_cores: float | None = None
+    memory_bytes: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +193,19 @@ class ScenarioProcess:
 
 @dataclass(frozen=True, slots=True)
 class ScenarioContainer:
+    """A container: the devices it holds, its GPU processes, and its CPU/memory requests and usage.
+
+    `requests` are `NODE_RESOURCES` amounts (cpu cores, memory and storage
+    bytes); `usage` is a timeline of `cpu_cores` and `memory_bytes`, None when
+    the scenario does not say (the kubelet's reading is then unknown).
+    """
+
     name: str
     device_ids: tuple[str, ...]
     processes: tuple[ScenarioProcess, ...] = ()
     resource: str = ""
+    requests: Mapping[str, float] = field(default_factory=dict)
+    usage: Timeline | None = None
 
 
 @dataclass(frozen=True, slots=True)
