@@ -56,7 +56,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _asgi(quick: bool) -> dict[str, Any]:
-    from gpucost.instrument.bench_asgi import measure_overhead  # imported late: optional extra
+    from gpucost_bench.asgi_overhead import measure_overhead  # imported late: only when selected
 
     requests = 20_000 if quick else 200_000
     return {"benchmark": "asgi_overhead", **measure_overhead(requests)}

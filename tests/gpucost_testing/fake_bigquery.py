@@ -1,11 +1,12 @@
 """A local stand-in for the BigQuery REST API: the calls `google-cloud-bigquery` makes for a load job.
 
-A real HTTP server on 127.0.0.1 (ephemeral port) for `bigquery.Client(client_options={"api_endpoint": url},
-credentials=AnonymousCredentials())`.  It serves tables.get / tables.insert / tables.delete (a `$YYYYMMDD`
-partition decorator deletes one partition), the multipart and resumable uploads of jobs.insert, and
-jobs.get.  It records every request with the client library's real body and keeps tables as rows per
-partition, applying a load job as BigQuery does: WRITE_TRUNCATE on `table$YYYYMMDD` replaces that day's
-partition, and a job whose rows do not fit the decorator's day or the table's schema fails, changing nothing.
+A real HTTP server on 127.0.0.1 (ephemeral port, an `HttpFixture`) for
+`bigquery.Client(client_options={"api_endpoint": url}, credentials=AnonymousCredentials())`.  It serves
+tables.get / tables.insert / tables.delete (a `$YYYYMMDD` partition decorator deletes one partition), the
+multipart and resumable uploads of jobs.insert, and jobs.get.  It records every request with the client
+library's real body and keeps tables as rows per partition, applying a load job as BigQuery does:
+WRITE_TRUNCATE on `table$YYYYMMDD` replaces that day's partition, and a job whose rows do not fit the
+decorator's day or the table's schema fails, changing nothing.
 No query engine: tests read `tables[...]` directly.
 
     with FakeBigQuery() as fake:
@@ -23,11 +24,11 @@ import itertools
 import json
 import re
 import threading
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+from gpucost_testing import http_fixture
 
 __all__ = ["FakeBigQuery", "FakeTable", "RecordedRequest"]
 
@@ -80,21 +81,18 @@ class FakeBigQuery:
         self._failures: list[str] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-bigquery", daemon=True)
+        self._http = http_fixture.HttpFixture({("*", "*"): self._serve}, name="fake-bigquery")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def start(self) -> Self:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -113,6 +111,13 @@ class FakeBigQuery:
         return [r for r in self.requests if r.method == method and re.search(path_pattern, r.path)]
 
     # --- the API -------------------------------------------------------------
+
+    def _serve(self, request: http_fixture.RecordedRequest) -> http_fixture.Reply:
+        lowered = {name.lower(): value for name, value in request.headers.items()}
+        status, answer, headers = self.handle(request.method, request.path, dict(request.query), lowered,
+                                              request.body)
+        payload = json.dumps(answer).encode() if status != 204 else b""
+        return http_fixture.Reply(status, payload, "application/json; charset=UTF-8", headers)
 
     def handle(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
                body: bytes) -> _Answer:
@@ -236,39 +241,3 @@ def _multipart(content_type: str, body: bytes) -> tuple[JsonObject, bytes]:
 def _error(status: int, reason: str, message: str) -> _Answer:
     detail = {"reason": reason, "message": message}
     return status, {"error": {"code": status, "message": message, "errors": [detail]}}, {}
-
-
-def _handler_for(fake: FakeBigQuery) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _serve(self) -> None:
-            parsed = urllib.parse.urlsplit(self.path)
-            query = dict(urllib.parse.parse_qsl(parsed.query))
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            lowered = {name.lower(): value for name, value in self.headers.items()}
-            status, answer, headers = fake.handle(self.command, parsed.path, query, lowered, body)
-            payload = json.dumps(answer).encode() if status != 204 else b""
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def do_PUT(self) -> None:
-            self._serve()
-
-        def do_DELETE(self) -> None:
-            self._serve()
-
-    return Handler

@@ -1,9 +1,10 @@
 """A small threaded HTTP server for the tests' and the demo's stand-ins: routes, recorded requests, a clean stop.
 
-Every fake service in gpucost (the Slack sink, the GCP APIs, a scripted Prometheus, a tiny
-exposition for Prometheus to scrape) needs the same things: a port of its own on 127.0.0.1,
-a function per (method, path), every request kept for the test to assert on, and a stop
-that frees the port at once.  `HttpFixture` is that, so each fake is only its behaviour::
+Every fake service in gpucost (the Slack sink, the GCP and BigQuery APIs, the Kubernetes API
+server, a kubelet over TLS, a scripted Prometheus, a tiny exposition for Prometheus to scrape)
+needs the same things: a port of its own on 127.0.0.1, a function per (method, path), every
+request kept for the test to assert on, and a stop that frees the port at once.
+`HttpFixture` is that, so each fake is only its behaviour::
 
     def answer(request: RecordedRequest) -> Reply:
         return Reply(200, b'{"ok": true}', "application/json")
@@ -19,6 +20,7 @@ another method has the path; HEAD is answered by the GET route, without the body
 The product's own endpoints serve through `gpucost.httpserve` (asyncio, deadlines per
 connection); this one gives each connection a thread, so a handler may simply sleep to
 play a slow server, and may write its body slowly or as a stream of chunks (`Reply`).
+Given a server-side `ssl.SSLContext` as `tls`, it serves HTTPS.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -117,9 +121,14 @@ class HttpFixture:
         port: int = 0,
         name: str = "http-fixture",
         keep_requests: int | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        """`keep_requests` bounds the recording to the latest n (a stand-in the demo runs for hours)."""
+        """`keep_requests` bounds the recording to the latest n (a stand-in the demo runs for hours).
+
+        `tls`, a server-side context, makes it serve HTTPS (a kubelet, an API server).
+        """
         self._routes = dict(routes)
+        self._tls = tls
         self._port = port
         self._name = name
         self._changed = threading.Condition()
@@ -135,7 +144,7 @@ class HttpFixture:
     def start(self) -> Self:
         if self._server is None:
             self._stopping = False
-            self._server = _Server(("127.0.0.1", self._port), self)
+            self._server = _Server(("127.0.0.1", self._port), self, self._tls)
             self._bound_port = int(self._server.server_address[1])
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self._name, daemon=True
@@ -175,7 +184,8 @@ class HttpFixture:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "http" if self._tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def serving_thread(self) -> threading.Thread | None:
@@ -259,9 +269,25 @@ class HttpFixture:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], fixture: HttpFixture) -> None:
+    def __init__(self, address: tuple[str, int], fixture: HttpFixture, tls: ssl.SSLContext | None) -> None:
         self.fixture = fixture
+        self.tls = tls
         super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self.tls is None:
+            return connection, address
+        # The handshake happens on the handler thread's first read, so a client that stalls or
+        # refuses our certificate holds up only its own connection, never the accept loop.
+        return self.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A failed TLS handshake or a client hanging up mid-request is the test's business, not a traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("%s: connection from %s failed", self.fixture._name, client_address, exc_info=True)
+        else:
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

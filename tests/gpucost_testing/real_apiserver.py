@@ -17,12 +17,9 @@ watch cache changes when that is).
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import shutil
 import time
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -32,6 +29,7 @@ import yaml
 from gpucost_testing.processes import free_port
 from gpucost_testing.real_apiserver_client import ApiError, KubeClient
 from gpucost_testing.real_apiserver_pki import Pki, make_pki
+from gpucost_testing.real_etcd import compact_etcd, etcd_revision, start_etcd
 from gpucost_testing.servers import REPO_ROOT, ManagedProcess
 
 __all__ = [
@@ -122,7 +120,7 @@ class RealApiServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pki = make_pki(self.workdir / "pki")
         try:
-            self.etcd = self._start_etcd(etcd_binary)
+            self.etcd = start_etcd(etcd_binary, self.workdir)
             self.port = free_port()
             self._admin = KubeClient(self.url, self.pki.ca_cert, client_cert=(self.pki.admin_cert, self.pki.admin_key))
             self._start_apiserver(apiserver_binary)
@@ -135,30 +133,6 @@ class RealApiServer:
         })  # fmt: skip
         self.startup_seconds = time.monotonic() - started
         return self
-
-    def _start_etcd(self, binary: str) -> ManagedProcess:
-        client_port, peer_port = free_port(), free_port()
-        client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
-        argv = [
-            binary,
-            "--name=gpucost-test",
-            f"--data-dir={self.workdir / 'etcd-data'}",
-            f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=gpucost-test={peer}",
-            "--initial-cluster-state=new",
-            "--logger=zap",
-            "--log-level=warn",
-        ]
-        etcd = ManagedProcess("etcd", argv, self.workdir / "etcd.log", port=client_port).start()
-        try:
-            etcd.wait_http("/health", timeout=60)
-        except BaseException:
-            etcd.stop()
-            raise
-        return etcd
 
     def _apiserver_argv(self, binary: str) -> list[str]:
         assert self.pki is not None and self.etcd is not None
@@ -383,33 +357,16 @@ class RealApiServer:
 
     # --- etcd -------------------------------------------------------------------------------
 
-    def _etcd_call(self, path: str, body: Mapping[str, Any]) -> Any:
-        request = urllib.request.Request(
-            self.etcd_url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-
     def etcd_revision(self) -> int:
         """etcd's current revision (what resourceVersions are made of)."""
-        # Any range answers with the store's revision in its header; this key need not exist.
-        answer = self._etcd_call("/v3/kv/range", {"key": base64.b64encode(b"/registry/").decode(), "limit": 1})
-        return int(answer["header"]["revision"])
+        return etcd_revision(self.etcd_url)
 
     def compact_etcd(self) -> int:
         """Compact etcd so that a watch from any resourceVersion handed out so far is 410 Gone; the new revision.
 
-        A watch from resourceVersion R starts at etcd revision R+1, and etcd still serves a
-        watch that starts exactly at the compacted revision: compacting at the current
-        revision would leave the newest R watchable.  Two writes to a key outside the API
-        server's prefix first move the revision past every R it knows.
-        With the watch cache on (the default, as in a cluster), the API server answers
-        watches from memory and shows the compaction only once the cache is rebuilt,
-        e.g. after `restart_apiserver()`; use `watch_cache=False` to see it at once.
+        How, in gpucost_testing.real_etcd.compact_etcd.  With the watch cache on (the default,
+        as in a cluster), the API server answers watches from memory and shows the compaction
+        only once the cache is rebuilt, e.g. after `restart_apiserver()`; use
+        `watch_cache=False` to see it at once.
         """
-        marker = base64.b64encode(b"/gpucost-test/compaction-marker").decode()
-        for _ in range(2):
-            self._etcd_call("/v3/kv/put", {"key": marker, "value": base64.b64encode(b"x").decode()})
-        revision = self.etcd_revision()
-        self._etcd_call("/v3/kv/compaction", {"revision": str(revision), "physical": True})
-        return revision
+        return compact_etcd(self.etcd_url)

@@ -22,7 +22,7 @@ from gpucost.instrument.asgi import (
     set_model,
 )
 from gpucost.instrument.asgi_types import Receive, Scope, Send
-from gpucost.instrument.bench_asgi import measure_overhead
+from gpucost_bench.asgi_overhead import measure_overhead
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -1,17 +1,15 @@
 """`kube_http` against a scripted HTTP server on 127.0.0.1: bytes as they arrive, bounded, never decompressed.
 
-The scripted server answers each path with what a test asks for (a chunked body written
-piece by piece, a gzip body, an error Status) and records the request headers.
+The scripted server (an HttpFixture) answers each path with what a test asks for (a chunked
+body written piece by piece, a gzip body, an error Status) and records the requests.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,36 +17,25 @@ import yaml
 
 from gpucost.errors import SourceUnavailable
 from gpucost.sources.kube_http import READ_CHUNK_BYTES, ApiServerHttp, ApiStatusError
+from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply, Route
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-Script = Callable[[BaseHTTPRequestHandler], None]
-
 
 class ScriptedServer:
+    """Answers each GET path with the Reply its script makes; `release` ends the streams a script holds open."""
+
     def __init__(self) -> None:
-        self.scripts: dict[str, Script] = {}
-        self.headers: list[dict[str, str]] = []
+        self.scripts: dict[str, Route] = {}
         self.release = threading.Event()
-        owner = self
+        self.http = HttpFixture({("GET", "*"): self._answer}, name="scripted-apiserver")
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                owner.headers.append({key.lower(): value for key, value in self.headers.items()})
-                owner.scripts[self.path.split("?", 1)[0]](self)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+    def _answer(self, request: RecordedRequest) -> Reply:
+        return self.scripts[request.path](request)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.http.url
 
     def kubeconfig(self, path: Path) -> str:
         path.write_text(yaml.safe_dump({
@@ -60,26 +47,16 @@ class ScriptedServer:
         return str(path)
 
 
-def send_chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
-    handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-    handler.wfile.flush()
-
-
-def start_chunked(handler: BaseHTTPRequestHandler, status: int = 200) -> None:
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Transfer-Encoding", "chunked")
-    handler.end_headers()
+def chunked(chunks: Iterable[bytes]) -> Reply:
+    return Reply(200, content_type="application/json", chunks=chunks)
 
 
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     scripted = ScriptedServer()
-    scripted.thread.start()
-    yield scripted
-    scripted.release.set()
-    scripted.httpd.shutdown()
-    scripted.httpd.server_close()
+    with scripted.http:
+        yield scripted
+        scripted.release.set()
 
 
 @pytest.fixture
@@ -94,31 +71,25 @@ def test_a_large_body_arrives_in_pieces_no_larger_than_the_read_size_with_the_to
 ) -> None:
     body = b'{"items": "' + b"x" * (4 * READ_CHUNK_BYTES) + b'"}'
 
-    def large(handler: BaseHTTPRequestHandler) -> None:
-        start_chunked(handler)
-        send_chunk(handler, body)  # one HTTP chunk four times the read size
-        send_chunk(handler, b"")
-
-    server.scripts["/api/v1/pods"] = large
+    server.scripts["/api/v1/pods"] = lambda _: chunked([body])  # one HTTP chunk four times the read size
     with http.get("/api/v1/pods", {"limit": "500"}, read_timeout=10) as streamed:
         pieces = list(streamed.chunks())
     assert b"".join(pieces) == body
     assert max(len(piece) for piece in pieces) <= READ_CHUNK_BYTES
     assert len(pieces) >= 5
-    assert server.headers[0]["authorization"] == "Bearer scripted-token"
-    assert server.headers[0]["accept-encoding"] == "identity"
+    [request] = server.http.requests
+    assert request.header("Authorization") == "Bearer scripted-token"
+    assert request.header("Accept-Encoding") == "identity"
 
 
 def test_a_watch_event_is_handed_over_as_soon_as_it_arrives_not_when_a_piece_fills(
     server: ScriptedServer, http: ApiServerHttp
 ) -> None:
-    def watch(handler: BaseHTTPRequestHandler) -> None:
-        start_chunked(handler)
-        send_chunk(handler, b'{"type":"ADDED","object":{}}\n')
+    def watch() -> Iterator[bytes]:
+        yield b'{"type":"ADDED","object":{}}\n'
         server.release.wait(20)  # the stream stays open, as a watch does
-        send_chunk(handler, b"")
 
-    server.scripts["/api/v1/pods"] = watch
+    server.scripts["/api/v1/pods"] = lambda _: chunked(watch())
     began = time.monotonic()
     with http.get("/api/v1/pods", {"watch": "true"}, read_timeout=30) as streamed:
         first = next(streamed.chunks())
@@ -131,11 +102,11 @@ def test_a_watch_event_is_handed_over_as_soon_as_it_arrives_not_when_a_piece_fil
 def test_shutdown_from_another_thread_ends_a_read_blocked_on_a_silent_watch(
     server: ScriptedServer, http: ApiServerHttp
 ) -> None:
-    def silent(handler: BaseHTTPRequestHandler) -> None:
-        start_chunked(handler)
-        server.release.wait(30)
+    def silent() -> Iterator[bytes]:
+        server.release.wait(30)  # headers sent, then nothing
+        yield from ()
 
-    server.scripts["/api/v1/pods"] = silent
+    server.scripts["/api/v1/pods"] = lambda _: chunked(silent())
     ended = threading.Event()
 
     def read_all() -> None:
@@ -161,16 +132,8 @@ def test_shutdown_from_another_thread_ends_a_read_blocked_on_a_silent_watch(
 
 
 def test_a_compressed_body_is_refused_not_decompressed(server: ScriptedServer, http: ApiServerHttp) -> None:
-    def gzipped(handler: BaseHTTPRequestHandler) -> None:
-        payload = gzip.compress(b"{}" * 100_000)
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Encoding", "gzip")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
-
-    server.scripts["/api/v1/nodes/n"] = gzipped
+    payload = gzip.compress(b"{}" * 100_000)
+    server.scripts["/api/v1/nodes/n"] = lambda _: Reply(200, payload, "application/json", {"Content-Encoding": "gzip"})
     with pytest.raises(SourceUnavailable, match="gzip body"), http.get("/api/v1/nodes/n", {}, read_timeout=10):
         pass
 
@@ -178,17 +141,9 @@ def test_a_compressed_body_is_refused_not_decompressed(server: ScriptedServer, h
 def test_an_error_answer_carries_the_status_code_and_the_servers_message(
     server: ScriptedServer, http: ApiServerHttp
 ) -> None:
-    def forbidden(handler: BaseHTTPRequestHandler) -> None:
-        status = {"kind": "Status", "code": 403, "reason": "Forbidden",
-                  "message": 'nodes "n" is forbidden: User "x" cannot get resource "nodes"'}
-        payload = json.dumps(status).encode()
-        handler.send_response(403)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
-
-    server.scripts["/api/v1/nodes/n"] = forbidden
+    status = {"kind": "Status", "code": 403, "reason": "Forbidden",
+              "message": 'nodes "n" is forbidden: User "x" cannot get resource "nodes"'}
+    server.scripts["/api/v1/nodes/n"] = lambda _: Reply.json(403, status)
     with pytest.raises(ApiStatusError) as caught, http.get("/api/v1/nodes/n", {}, read_timeout=10):
         pass
     assert (caught.value.status, caught.value.reason) == (403, "Forbidden")

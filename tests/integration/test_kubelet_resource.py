@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import math
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -56,49 +54,31 @@ class TlsKubelet:
     bodies: list[bytes]
     expected_token: str
     authorizations: list[str] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
+    server: HttpFixture | None = None
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"https://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
     def start(self) -> None:
-        kubelet = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                authorization = self.headers.get("Authorization", "")
-                kubelet.authorizations.append(authorization)
-                if self.path != RESOURCE_METRICS_PATH:
-                    self._answer(404, b"404 page not found\n")
-                elif authorization != f"Bearer {kubelet.expected_token}":
-                    self._answer(401, b"Unauthorized\n")
-                else:
-                    body = kubelet.bodies[0] if len(kubelet.bodies) == 1 else kubelet.bodies.pop(0)
-                    self._answer(200, body)
-
-            def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                del format, args
-
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.pki.serving_cert, self.pki.serving_key)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        self.server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.server = HttpFixture({("GET", "*"): self._answer}, name="tls-kubelet", tls=context).start()
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()
+
+    def _answer(self, request: RecordedRequest) -> Reply:
+        authorization = request.header("Authorization")
+        self.authorizations.append(authorization)
+        if request.path != RESOURCE_METRICS_PATH:
+            return Reply.text(404, "404 page not found\n")
+        if authorization != f"Bearer {self.expected_token}":
+            return Reply.text(401, "Unauthorized\n")
+        body = self.bodies[0] if len(self.bodies) == 1 else self.bodies.pop(0)
+        return Reply(200, body, "text/plain; version=0.0.4; charset=utf-8")
 
 
 @pytest.fixture(scope="module")

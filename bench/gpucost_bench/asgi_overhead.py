@@ -2,7 +2,8 @@
 
 Both are called directly through the ASGI interface in one event loop (no
 network, no server), so the difference is the middleware's own work.  Used by
-`make bench`; run alone with `python -m gpucost.instrument.bench_asgi [REQUESTS]`.
+`make bench` (`--only asgi_overhead`); run alone from a checkout with
+`PYTHONPATH=exporter:bench python -m gpucost_bench.asgi_overhead [REQUESTS]`.
 """
 
 from __future__ import annotations
