@@ -1,5 +1,5 @@
-"""Daily reconciliation vs a real Prometheus with backfilled counters: AWS Cost Explorer (moto server, injected
-results) and GCP's billing export in BigQuery (FakeGcp), through the Reconciler, the serve jobs and the CLI."""
+"""Daily reconciliation vs a real Prometheus with a backfilled recorded cost rate: AWS Cost Explorer (moto server,
+injected results) and GCP's billing export in BigQuery (FakeGcp), through the Reconciler, the serve jobs and the CLI."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ from botocore.config import Config
 from gpucost.budgets.aws_cost_explorer import CostExplorerSource
 from gpucost.budgets.cli import build_parser
 from gpucost.budgets.gcp_billing_export import BillingExportSource, parse_export_table
-from gpucost.budgets.prometheus_api import PrometheusClient, PrometheusEstimateSource
+from gpucost.budgets.prometheus_api import PrometheusEstimateSource
 from gpucost.budgets.reconcile import Reconciler
 from gpucost.budgets.service import _run_guarded, build_jobs
 from gpucost.budgets.settings import SidecarConfig, config_from_args
 from gpucost.budgets.state import SidecarState
+from gpucost.contract import recorded
 from gpucost.errors import SourceUnavailable
+from gpucost.promapi import PrometheusClient
 from gpucost_testing.servers import (
     free_port,
     require_binary,
@@ -38,16 +40,17 @@ from tests.support.fake_gcp import FakeGcp
 pytestmark = pytest.mark.integration
 
 DAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)
-RATES = {"research": 100.0, "search": 40.0}  # USD per hour in the counters
+RATES = {"research": 100.0, "search": 40.0}  # USD per hour in the recorded GPU cost rate
+SERIES = recorded.name("namespace_workload_cost_rate")  # what the finance rows, and so the estimate, read
 
 
 def _openmetrics(day: dt.date) -> str:
+    """The recorded rate per team, one sample a minute from an hour before the day to an hour after."""
     start = int(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC).timestamp()) - 3600
-    lines = ["# TYPE gpucost_workload_gpu_cost_usd counter"]
+    lines = [f"# TYPE {SERIES} gauge"]
     for team, rate in RATES.items():
-        for step in range(0, 26 * 12 + 1):
-            ts = start + step * 300
-            lines.append(f'gpucost_workload_gpu_cost_usd_total{{team="{team}"}} {rate * step / 12:.6f} {ts}')
+        for step in range(0, 26 * 60 + 1):
+            lines.append(f'{SERIES}{{namespace="{team}",team="{team}"}} {rate} {start + step * 60}')
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
@@ -111,7 +114,7 @@ def ce_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         )
 
 
-def test_estimate_is_the_days_counter_increase_per_team(prometheus_url: str) -> None:
+def test_estimate_is_the_days_finance_rows_per_team(prometheus_url: str) -> None:
     estimate = PrometheusEstimateSource(PrometheusClient(prometheus_url)).estimated_by_team(DAY)
     assert estimate == pytest.approx({"research": 2400.0, "search": 960.0}, rel=1e-6)
 

@@ -77,7 +77,7 @@ def test_serve_publishes_budgets_survives_a_bad_file_and_a_dead_provider_and_sto
             assert "gpucost_budgets_config_valid 1.0" in text
             assert (
                 'gpucost_budget_usd{budget="research-monthly",cluster="",cost_center="",model="",namespace="",'
-                'slack_channel="#research-finops",team="research"} 80000.0'
+                'resources="gpu",slack_channel="#research-finops",team="research"} 80000.0'
             ) in text
             assert 'gpucost_budget_threshold_ratio{budget="research-monthly",threshold="1.25"} 1.25' in text
             assert (

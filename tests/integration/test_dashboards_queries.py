@@ -10,6 +10,9 @@ Month-to-date reads 5-minute and hourly tiles at wall-clock-aligned steps, which
 Prometheus only has after the next 5-minute boundary.  So that the test does not wait up
 to 5 minutes, the last 70 minutes of the two tile series are backfilled with promtool
 (constant rates of the demo's two teams) before Prometheus starts; the rules continue them.
+The static exposition also carries whole-node cost (issue #19) of the CPU and memory of the two
+teams' pods and of the node, counting up from the module's import, so the whole-node panels have
+parts besides the exporter's GPUs; their month-to-date tiles are backfilled the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gpucost.contract import recorded
 from gpucost.dashboards import boards
 from gpucost_testing.http_fixture import HttpFixture, RecordedRequest, Reply
 from gpucost_testing.servers import (
@@ -55,16 +59,29 @@ RANGE_SECONDS = 60
 # (namespace, team, model) -> USD/h of the tiles backfilled before Prometheus starts.
 BACKFILL_RATES = {("research", "research", "llama-70b"): 16.0, ("search", "search", "ranker"): 4.1}
 BACKFILL_MINUTES = 70
+# The whole node costs this much more than its GPUs in the backfilled tiles.
+WHOLE_NODE_FACTOR = 1.25
+NODE = "ip-10-0-12-34.ec2.internal"
+# (namespace, team, model) -> USD/h of CPU and of memory in the static exposition.
+NODE_PART_RATES = {("research", "research", "llama-70b"): (2.0, 1.5), ("search", "search", "ranker"): (0.5, 0.25)}
+STARTED = time.time()
 
 
 def backfill_tiles(tsdb: Path, end: float) -> None:
     """Write the month-to-date tile series for the last BACKFILL_MINUTES into `tsdb` as blocks."""
     lines = []
     # A constant rate in USD/h is also the increase over one hour.
-    for record in ("namespace_team_model:gpucost_cost_usd_per_hour:rate5m",
-                   "namespace_team_model:gpucost_spend_usd:increase1h"):
+    tiles = (
+        ("namespace_team_model_cost_rate", 1.0),
+        ("namespace_team_model_spend_increase1h", 1.0),
+        ("namespace_team_model_whole_node_cost_rate", WHOLE_NODE_FACTOR),
+        ("namespace_team_model_whole_node_spend_increase1h", WHOLE_NODE_FACTOR),
+    )
+    for key, factor in tiles:
+        record = recorded.name(key)
         lines.append(f"# TYPE {record} gauge")
-        for (namespace, team, model), rate in BACKFILL_RATES.items():
+        for (namespace, team, model), gpu_rate in BACKFILL_RATES.items():
+            rate = gpu_rate * factor
             for minute in range(BACKFILL_MINUTES, 0, -1):
                 at = end - minute * 60
                 lines.append(f'{record}{{namespace="{namespace}",team="{team}",model="{model}"}} '
@@ -82,9 +99,12 @@ def budgets_exposition() -> str:
     now = time.time()
     lines = [
         'gpucost_budget_usd{budget="research-monthly",team="research",model="",namespace="",'
-        'cost_center="cc-4411",cluster="",slack_channel="#research-gpu"} 16000',
+        'cost_center="cc-4411",cluster="",slack_channel="#research-gpu",resources="gpu"} 16000',
+        'gpucost_budget_usd{budget="research-node",team="research",model="",namespace="",'
+        'cost_center="cc-4411",cluster="",slack_channel="#research-gpu",resources="node"} 22000',
         *(f'gpucost_budget_threshold_ratio{{budget="research-monthly",threshold="{t}"}} {t}'
           for t in ("0.5", "0.8", "1", "1.25")),
+        *(f'gpucost_budget_threshold_ratio{{budget="research-node",threshold="{t}"}} {t}' for t in ("0.8", "1")),
         'gpucost_budgets_provider_up{provider="aws",feature="budgets"} 1',
         'gpucost_budgets_provider_up{provider="aws",feature="prices"} 1',
         f'gpucost_price_sync_last_success_timestamp_seconds{{provider="aws"}} {now - 3600:.0f}',
@@ -105,8 +125,30 @@ def scorecard_exposition() -> str:
     return "\n".join(lines) + "\n"
 
 
+def node_cost_exposition() -> str:
+    """Whole-node cost counters of the CPU and memory of the demo's two teams' pods and of the node.
+
+    The node's CPU and memory cost 20 % more than its pods claim; the rest is unallocated.
+    """
+    hours = (time.time() - STARTED) / 3600
+    lines = []
+    for (namespace, team, model), parts in NODE_PART_RATES.items():
+        for resource, rate in zip(("cpu", "memory"), parts, strict=True):
+            lines.append(
+                f'gpucost_workload_cost_usd_total{{namespace="{namespace}",resource="{resource}",team="{team}",'
+                f'model="{model}",model_version="",cost_center="",business_unit="",node="{NODE}"}} {rate * hours}'
+            )
+    for index, resource in enumerate(("cpu", "memory")):
+        claimed = sum(parts[index] for parts in NODE_PART_RATES.values())
+        lines.append(f'gpucost_node_cost_usd_total{{resource="{resource}",node="{NODE}"}} {1.2 * claimed * hours}')
+        lines.append(
+            f'gpucost_node_unallocated_cost_usd_total{{resource="{resource}",node="{NODE}"}} {0.2 * claimed * hours}'
+        )
+    return "\n".join(lines) + "\n"
+
+
 def scrape_budgets(request: RecordedRequest) -> Reply:
-    body = budgets_exposition() + scorecard_exposition()
+    body = budgets_exposition() + scorecard_exposition() + node_cost_exposition()
     return Reply(200, body.encode(), "text/plain; version=0.0.4")
 
 
@@ -188,7 +230,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProc
         evaluation_interval="2s",
         rule_files=RULE_FILES,
         job_name="gpucost-exporter",
-        target_labels={"node": "ip-10-0-12-34.ec2.internal", "node_pool": "p4d-on-demand"},
+        target_labels={"node": NODE, "node_pool": "p4d-on-demand"},
         extra_scrape_configs=[budgets_job],
     )
     backfill_tiles(workdir / "tsdb", time.time())

@@ -1,7 +1,7 @@
 """`gpucost export` against a real Prometheus holding two closed days of the recorded GPU cost series.
 
-The recorded series `namespace_workload:gpucost_cost_usd_per_hour:rate5m` is backfilled with
-promtool (one sample a minute, 17 s after each minute mark as a rule group would record it)
+The recorded series `namespace_workload:gpucost_cost_usd_per_hour:rate5m` is backfilled
+(`finance_days`: one sample a minute, 17 s after each minute mark as a rule group would record it)
 for two closed UTC days and an hour either side; Parquet, CSV and BigQuery (a local REST
 server speaking the jobs API, `gpucost_testing.fake_bigquery`) must agree with the cost the
 samples describe and with `sum by (team, model)` of the recorded series within 0.1 %, a day
@@ -13,92 +13,57 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from gpucost.cli.admin import main as gpucost_main
+from gpucost.contract import recorded
 from gpucost.finance.rows import COLUMNS
 from gpucost_testing.fake_bigquery import FakeBigQuery
-from gpucost_testing.servers import (
-    http_get_json,
-    require_binary,
-    start_prometheus,
-    write_prometheus_config,
-)
+from gpucost_testing.servers import http_get_json
+from tests.integration.finance_days import RecordedRate, backfilled_prometheus, day_start, expected_cost
 
 pq = pytest.importorskip("pyarrow.parquet")
 pacsv = pytest.importorskip("pyarrow.csv")
 
 pytestmark = pytest.mark.integration
 
-SERIES = "namespace_workload:gpucost_cost_usd_per_hour:rate5m"
+SERIES = recorded.name("namespace_workload_cost_rate")
 TODAY = dt.datetime.now(dt.UTC).date()
 DAYS = (TODAY - dt.timedelta(days=3), TODAY - dt.timedelta(days=2))
 TABLE = "gpucost-test.finance.gpucost_cost"
-WORKLOADS = [  # labels, base $/h, the hour of the first day it starts at (None: before it)
-    ({"namespace": "research", "team": "research", "model": "llama-70b", "component": "active",
-      "cost_center": "cc-1"}, 96.0, None),
-    ({"namespace": "research", "team": "research", "model": "llama-70b", "component": "idle",
-      "cost_center": "cc-1"}, 7.5, None),
-    ({"namespace": "search", "team": "search", "model": "ranker", "component": "active",
-      "business_unit": "ads", "model_version": "v3"}, 12.0, None),
-    ({"namespace": "assistants", "team": "assistants", "model": "chat-small", "component": "active"}, 4.25, 13),
-    ({"namespace": "default", "component": "idle"}, 1.5, None),
+
+
+def _varying(base: float) -> Callable[[int], float]:
+    """$/h that varies through the day, so a shifted or missed minute would show."""
+    return lambda minute: base * (1.0 + 0.5 * math.sin(minute / 97.0))
+
+
+RATES = [  # the last one starts at 13:00 of the first day
+    RecordedRate(SERIES, {"namespace": "research", "team": "research", "model": "llama-70b", "component": "active",
+                          "cost_center": "cc-1"}, _varying(96.0)),
+    RecordedRate(SERIES, {"namespace": "research", "team": "research", "model": "llama-70b", "component": "idle",
+                          "cost_center": "cc-1"}, _varying(7.5)),
+    RecordedRate(SERIES, {"namespace": "search", "team": "search", "model": "ranker", "component": "active",
+                          "business_unit": "ads", "model_version": "v3"}, _varying(12.0)),
+    RecordedRate(SERIES, {"namespace": "assistants", "team": "assistants", "model": "chat-small",
+                          "component": "active"}, _varying(4.25), starts_at=day_start(DAYS[0]) + 13 * 3600),
+    RecordedRate(SERIES, {"namespace": "default", "component": "idle"}, _varying(1.5)),
 ]
 
 
-def _day_start(day: dt.date) -> int:
-    return int(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC).timestamp())
-
-
-def _rate(base: float, minute: int) -> float:
-    """$/h that varies through the day, so a shifted or missed minute would show."""
-    return base * (1.0 + 0.5 * math.sin(minute / 97.0))
-
-
-def _samples() -> Iterator[tuple[dict[str, str], int, float]]:
-    """(labels, unix seconds, $/h): one sample 17 s after every minute mark, from an hour before to an hour after."""
-    first_mark = _day_start(DAYS[0]) - 3600
-    for labels, base, starts_at_hour in WORKLOADS:
-        begin = _day_start(DAYS[0]) + 3600 * starts_at_hour if starts_at_hour is not None else first_mark
-        for minute in range(0, (2 * 24 + 2) * 60):
-            mark = first_mark + 60 * minute
-            if mark >= begin:
-                yield labels, mark + 17, _rate(base, minute)
-
-
 def _expected(day: dt.date) -> dict[tuple[str, str], float]:
-    """The day's cost by (team, model): every sample whose next minute mark falls in the day, times 1 minute."""
-    start, end = _day_start(day), _day_start(day) + 86400
-    totals: dict[tuple[str, str], float] = {}
-    for labels, at, rate in _samples():
-        if start < at + 43 <= end:
-            key = (labels.get("team", ""), labels.get("model", ""))
-            totals[key] = totals.get(key, 0.0) + rate / 60
-    return totals
-
-
-def _openmetrics() -> str:
-    lines = [f"# TYPE {SERIES} gauge"]
-    for labels, at, rate in _samples():
-        rendered = ",".join(f'{name}="{value}"' for name, value in sorted(labels.items()))
-        lines.append(f"{SERIES}{{{rendered}}} {rate!r} {at}")
-    lines.append("# EOF")
-    return "\n".join(lines) + "\n"
+    """The day's cost by (team, model), from the samples themselves."""
+    return expected_cost(RATES, DAYS[0], DAYS[1], day, lambda rate: (rate.labels.get("team", ""),
+                                                                     rate.labels.get("model", "")))
 
 
 @pytest.fixture(scope="module")
 def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("finance-prom")
-    source = workdir / "recorded.om"
-    source.write_text(_openmetrics())
-    subprocess.run([require_binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source),
-                    str(workdir / "tsdb")], check=True, capture_output=True, timeout=300)
-    with start_prometheus(workdir, write_prometheus_config(workdir / "prometheus.yml"), retention="30d") as prom:
-        yield prom.base_url
+    with backfilled_prometheus(tmp_path_factory.mktemp("finance-prom"), RATES, DAYS[0], DAYS[1]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +71,7 @@ def prometheus_sums(prometheus_url: str) -> dict[dt.date, dict[tuple[str, str], 
     """`sum by (team, model)` of the recorded series' samples in each day, as Prometheus computes it."""
     sums: dict[dt.date, dict[tuple[str, str], float]] = {}
     for day in DAYS:
-        end = _day_start(day) + 86400
+        end = day_start(day) + 86400
         query = f"sum by (team, model) (sum_over_time({SERIES}[1d])) / 60"
         answer = http_get_json(f"{prometheus_url}/api/v1/query", {"query": query, "time": str(end)})
         sums[day] = {(r["metric"].get("team", ""), r["metric"].get("model", "")): float(r["value"][1])
@@ -228,7 +193,8 @@ def test_an_unknown_resource_is_refused(
 ) -> None:
     code = _export(prometheus_url, f"--day={DAYS[0]}", "--resource=tpu", f"--out={tmp_path}")
     line = _one_line_exit_2(capsys, code)
-    assert line == "gpucost export: --resource: is not a resource gpucost records (known: gpu) (got 'tpu')"
+    assert line == ("gpucost export: --resource: is not a resource gpucost records (known: gpu, cpu, memory, "
+                    "storage) (got 'tpu')")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -249,6 +215,28 @@ def test_an_output_that_is_not_a_directory_is_named(
 ) -> None:
     line = _one_line_exit_2(capsys, _export(prometheus_url, f"--day={DAYS[0]}", f"--out={tmp_path / 'missing'}"))
     assert line == f"gpucost export: --out: is not a directory (got '{tmp_path / 'missing'}')"
+
+
+def test_a_directory_that_cannot_be_written_is_named(
+    prometheus_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # /proc refuses new files to every user, root included (a chmod would not stop root).
+    line = _one_line_exit_2(capsys, _export(prometheus_url, f"--day={DAYS[0]}", "--out=/proc"))
+    assert line.startswith("gpucost export: --out: cannot be written ("), line
+    assert line.endswith("(got '/proc')"), line
+
+
+def test_a_day_file_that_cannot_be_replaced_leaves_no_partial_file(
+    prometheus_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The rename over the day's file fails (a directory holds its name): the written temporary file must go too.
+    blocker = tmp_path / f"gpucost-cost-{DAYS[0]}.parquet"
+    blocker.mkdir()
+    (blocker / "kept").write_text("as it was")
+    line = _one_line_exit_2(capsys, _export(prometheus_url, f"--day={DAYS[0]}", f"--out={tmp_path}"))
+    assert line.startswith("gpucost export: --out: cannot be written ("), line
+    assert [p.name for p in tmp_path.iterdir()] == [blocker.name]
+    assert [p.name for p in blocker.iterdir()] == ["kept"]
 
 
 def test_an_unreachable_bigquery_is_one_line(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,6 +50,7 @@ def test_budget_series_carry_scope_labels_channel_and_threshold_ratios(tmp_path:
         ("cost_center", ""),
         ("model", "llama-70b"),
         ("namespace", ""),
+        ("resources", "gpu"),
         ("slack_channel", ""),
         ("team", "research"),
     )

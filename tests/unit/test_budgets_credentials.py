@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gpucost import logs
-from gpucost.budgets.credentials import (
+from gpucost.credentials import (
     check_aws_credentials_file,
     load_gcp_credentials,
     read_secret_file,

@@ -32,6 +32,8 @@ from gpucost.budgets.settings import (
     config_from_args,
 )
 from gpucost.budgets.state import SidecarState
+from gpucost.finance.job import EXPORT_FLAGS, ExportJobSettings
+from gpucost.finance.sink import SinkSettings
 
 NO_CLOUDS = CloudSettings(
     aws=AwsSettings(enabled=False, account_id="", region="us-east-1", shared_credentials_file=None),
@@ -87,6 +89,7 @@ def test_serve_without_flags_is_the_documented_defaults() -> None:
         reconciliation=ReconciliationSettings(lag_hours=24.0, gcp_billing_export=None),
         enforcement=EnforcementSettings(kubeconfig=None),
         price_sync=None,
+        finance_export=None,
     )
 
 
@@ -255,6 +258,22 @@ def test_budget_sync_and_price_sync_ignore_the_billing_export_table_they_do_not_
     )
 
 
+def test_export_flags_form_the_finance_export_settings(tmp_path: Path) -> None:
+    files = _serve("--export.format=csv", f"--export.out={tmp_path}", "--export.interval=30m")
+    assert files.finance_export == ExportJobSettings(
+        sink=SinkSettings(format="csv", out=tmp_path, bigquery_table="", flags=EXPORT_FLAGS),
+        interval=dt.timedelta(minutes=30),
+    )
+    key = tmp_path / "key.json"
+    table = _serve("--export.format=bigquery", "--export.bigquery-table=my-project.finance.cost",
+                   "--export.bigquery-endpoint=http://127.0.0.1:9", f"--gcp.credentials-file={key}")
+    assert table.finance_export == ExportJobSettings(
+        sink=SinkSettings(format="bigquery", out=Path("."), bigquery_table="my-project.finance.cost",
+                          bigquery_endpoint="http://127.0.0.1:9", credentials_file=key, flags=EXPORT_FLAGS),
+        interval=dt.timedelta(minutes=10),
+    )
+
+
 # --- bad flags: one line, exit 2, the words the sidecar always used ------------------------------------------
 
 ENABLE_A_CLOUD = "gpucost-budgets: <input>: --aws.enabled/--gcp.billing-account: enable at least one cloud (got None)"
@@ -301,6 +320,26 @@ POSITIVE = "must be a positive duration like 30s, 10m, 1h or 7d"
             f"gpucost-budgets: --price-sync.interval: {POSITIVE} (got '1y')",
         ),
         (
+            ["serve", "--export.format=parquet"],
+            "gpucost-budgets: --export.out: is required with --export.format parquet (got None)",
+        ),
+        (
+            ["serve", "--export.format=csv", "--export.out=/no/such/dir"],
+            "gpucost-budgets: --export.out: is not a directory (got '/no/such/dir')",
+        ),
+        (
+            ["serve", "--export.format=bigquery"],
+            "gpucost-budgets: --export.bigquery-table: is required with --export.format bigquery (got '')",
+        ),
+        (
+            ["serve", "--export.format=bigquery", "--export.bigquery-table=finance.cost"],
+            "gpucost-budgets: --export.bigquery-table: must be PROJECT.DATASET.TABLE (got 'finance.cost')",
+        ),
+        (
+            ["serve", "--export.format=parquet", "--export.out=.", "--export.interval=0s"],
+            f"gpucost-budgets: --export.interval: {POSITIVE} (got '0s')",
+        ),
+        (
             ["serve", "--web.listen-address=nowhere"],
             "gpucost-budgets: --web.listen-address: must be [host]:port, e.g. :9836 (got 'nowhere')",
         ),
@@ -331,6 +370,25 @@ def _hand_built_sidecar(**changes: object) -> SidecarConfig:
 def test_without_clouds_or_slack_the_sidecar_runs_only_enforcement() -> None:
     jobs = build_jobs(_hand_built_sidecar(), SidecarState())
     assert [(job.name, job.provider, job.feature) for job in jobs] == [("enforcement", "kubernetes", "enforcement")]
+
+
+def test_the_export_flags_add_the_finance_export_job(tmp_path: Path) -> None:
+    config = _hand_built_sidecar(finance_export=_serve("--export.format=parquet",
+                                                       f"--export.out={tmp_path}").finance_export)
+    jobs = build_jobs(config, SidecarState())
+    assert [(job.name, job.provider, job.feature) for job in jobs] == [
+        ("enforcement", "kubernetes", "enforcement"), ("finance export", "finance", "export")]
+
+
+def test_the_export_job_without_the_finance_extra_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpucost import extras
+
+    monkeypatch.setitem(extras.EXTRAS, "finance", ("gpucost_no_such_module",))
+    line = _one_line_error(["serve", "--export.format=parquet", f"--export.out={tmp_path}"], capsys)
+    assert line == ("gpucost-budgets: --export.format parquet needs the 'finance' extra (missing: "
+                    "gpucost_no_such_module): pip install 'gpucost[finance]'")
 
 
 def test_an_overrides_file_adds_the_price_sync_job_and_a_token_the_digest(tmp_path: Path) -> None:

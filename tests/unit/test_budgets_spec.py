@@ -47,6 +47,8 @@ BAD_FILES = [
         "outside",
     ),
     (_one(enforce="block"), "budgets[0].enforce:", "must be one of off, quota"),
+    (_one(resources="cpu"), "budgets[0].resources:", "must be one of gpu, node"),
+    (_one(resources=["gpu"]), "budgets[0].resources:", "must be"),
     (_one(enforce="quota"), "budgets[0].enforce:", "needs scope.namespace"),
     (
         {"budgets": [_one()["budgets"][0], _one()["budgets"][0]]},  # type: ignore[index]
@@ -170,3 +172,26 @@ def test_console_script_help_and_malformed_yaml_exit_codes(tmp_path: Path) -> No
 def test_any_thresholds_in_range_validate_as_written(thresholds: list[float]) -> None:
     [budget] = parse_budget_file(_one(thresholds_percent=thresholds), "budgets.yaml").budgets
     assert budget.thresholds_percent == tuple(float(value) for value in thresholds)
+
+
+def test_a_budget_counts_gpu_cost_unless_it_says_the_whole_node() -> None:
+    document = {
+        "budgets": [
+            {"name": "gpu-default", "scope": {"team": "research"}, "monthly_usd": 1},
+            {"name": "gpu-said", "scope": {"team": "research"}, "monthly_usd": 1, "resources": "gpu"},
+            {"name": "whole-node", "scope": {"team": "research"}, "monthly_usd": 1, "resources": "node"},
+        ]
+    }
+    budgets = parse_budget_file(document, "budgets.yaml").budgets
+    assert [budget.resources for budget in budgets] == ["gpu", "gpu", "node"]
+
+
+def test_validate_cli_names_file_field_and_value_of_a_bad_resources(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "budgets.yaml"
+    bad.write_text(yaml.safe_dump(_one(resources="whole")))
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{bad}: budgets[0].resources: must be one of gpu, node (got 'whole')" in err

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from gpucost.errors import UserInputError
 from gpucost.finance import files
-from gpucost.finance.reader import SETTLE, SOURCES, check_closed, check_resources, day_query
-from gpucost.finance.rows import COLUMNS, COST_LABELS, CostRow, DayKey, rows_from_samples
+from gpucost.finance.reader import SETTLE, SOURCES, check_closed, check_resources, day_query, latest_closed_day
+from gpucost.finance.rows import COLUMNS, COST_LABELS, CostRow, DayKey, cost_by_team, rows_from_samples
 from gpucost_testing.servers import REPO_ROOT
 
 pq = pytest.importorskip("pyarrow.parquet")
@@ -37,6 +37,8 @@ def test_rows_keep_the_total_and_every_teams_total(given_samples: list[tuple[dic
         expected = sum(c for sample_labels, c in given_samples if sample_labels["team"] == team)
         got = sum(r.cost_usd for r in rows if r.key.team == team)
         assert math.isclose(got, expected, rel_tol=1e-12, abs_tol=1e-9)
+        # What the reconciler's estimate adds up: the same rows, per team.
+        assert math.isclose(cost_by_team(rows).get(team, 0.0), expected, rel_tol=1e-12, abs_tol=1e-9)
 
 
 @given(samples)
@@ -81,6 +83,14 @@ def test_the_day_query_reads_the_days_own_minute_marks_at_its_end() -> None:
     assert query.endswith("* 60 / 3600")
 
 
+def test_cpu_memory_and_storage_read_the_per_resource_rate_with_a_resource_matcher() -> None:
+    assert [source.resource for source in SOURCES.values()] == ["gpu", "cpu", "memory", "storage"]
+    query = day_query(SOURCES["memory"], DAY)
+    assert 'sum_over_time(namespace_workload_resource:gpucost_cost_usd_per_hour:rate5m{resource="memory"}[86399s' \
+        in query
+    assert "{" not in day_query(SOURCES["gpu"], DAY), "the GPU rate is its own series, read whole"
+
+
 def test_a_day_is_closed_only_once_it_has_settled() -> None:
     end = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
     assert check_closed(DAY, end + SETTLE) == DAY
@@ -89,9 +99,17 @@ def test_a_day_is_closed_only_once_it_has_settled() -> None:
             check_closed(DAY, now)
 
 
+def test_the_latest_closed_day_is_the_one_check_closed_accepts() -> None:
+    end = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    assert latest_closed_day(end + SETTLE) == DAY
+    assert latest_closed_day(end + SETTLE - dt.timedelta(seconds=1)) == DAY - dt.timedelta(days=1)
+    assert latest_closed_day(end + dt.timedelta(hours=23)) == DAY
+
+
 def test_an_unknown_resource_is_named() -> None:
     assert [s.resource for s in check_resources(["gpu", "gpu"])] == ["gpu"]
-    with pytest.raises(UserInputError, match=r"--resource: is not a resource gpucost records \(known: gpu\)"):
+    with pytest.raises(UserInputError,
+                       match=r"--resource: is not a resource gpucost records \(known: gpu, cpu, memory, storage\)"):
         check_resources(["gpu", "tpu"])
 
 

@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--digest.weekday", dest="digest_weekday", type=int, default=0, help="0 = Monday")
     serve.add_argument("--kubeconfig", dest="kubeconfig", default=None)
     serve.add_argument("--reload.interval", dest="reload_interval", default="10s")
+    _add_export_flags(serve)
 
     validate = sub.add_parser("validate", help="check a budgets file; exit 2 when invalid")
     validate.add_argument("file", type=Path)
@@ -160,6 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
     prices.add_argument("--price-sync.overrides-file", dest="overrides_file", type=Path, required=True)
     prices.add_argument("--spot.window", dest="spot_window", default="7d")
     return parser
+
+
+def _add_export_flags(serve: argparse.ArgumentParser) -> None:
+    """`serve`'s finance export job (docs/finance.md); BigQuery takes the `--gcp.credentials-file` key when given."""
+    export = serve.add_argument_group("finance export", "each closed UTC day's cost rows, once (off by default)")
+    export.add_argument("--export.format", dest="export_format", default="", choices=("parquet", "csv", "bigquery"),
+                        help="turns the job on: day files in --export.out, or partitions of --export.bigquery-table")
+    export.add_argument("--export.out", dest="export_out", type=Path, default=None, metavar="DIR",
+                        help="directory of the day files gpucost-cost-YYYY-MM-DD.parquet|csv")
+    export.add_argument("--export.bigquery-table", dest="export_bigquery_table", default="",
+                        metavar="PROJECT.DATASET.TABLE", help="created, day-partitioned and clustered when missing")
+    export.add_argument("--export.bigquery-endpoint", dest="export_bigquery_endpoint", default="", metavar="URL",
+                        help="BigQuery API endpoint (private endpoints); default Google's")
+    export.add_argument("--export.interval", dest="export_interval", default="10m",
+                        help="how often to look for a newly closed day, and to retry a failed one")
 
 
 # Commands that run on the standard library and PyYAML alone; every other one needs the `budgets` extra.
@@ -204,7 +220,7 @@ def _run(config: CommandConfig) -> int:
 
 def _check_credential_files(config: CommandConfig) -> None:
     """Read every credential file a flag names before any work: a bad one is exit 2 at start, not a job failure."""
-    from gpucost.budgets.credentials import slack_bot_token
+    from gpucost.credentials import slack_bot_token
 
     if isinstance(config, SidecarConfig | DigestConfig) and config.slack.bot_token_file is not None:
         slack_bot_token(config.slack.bot_token_file)
@@ -260,7 +276,6 @@ def _result_line(day: dt.date, result: ReconciliationResult) -> str:
 
 
 def _digest(config: DigestConfig) -> int:
-    from gpucost.budgets.credentials import SLACK_TOKEN_FLAG, slack_bot_token
     from gpucost.budgets.digest import (
         default_channel,
         gather_team_digest,
@@ -268,8 +283,9 @@ def _digest(config: DigestConfig) -> int:
         render_blocks,
         send_digest,
     )
-    from gpucost.budgets.prometheus_api import PrometheusClient
     from gpucost.budgets.top_saving import ScorecardTopSavings
+    from gpucost.credentials import SLACK_TOKEN_FLAG, slack_bot_token
+    from gpucost.promapi import PrometheusClient
 
     token = slack_bot_token(config.slack.bot_token_file)  # before any query: a missing token is exit 2 at once
     if not token and not config.dry_run:

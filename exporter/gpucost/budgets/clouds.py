@@ -2,7 +2,7 @@
 
 Clients use the standard credential chains (IRSA, Workload Identity), or the
 files named by `--aws.shared-credentials-file` and `--gcp.credentials-file`
-(read by `gpucost.budgets.credentials`); `AWS_ENDPOINT_URL` (honoured by
+(read by `gpucost.credentials`); `AWS_ENDPOINT_URL` (honoured by
 boto3), `--gcp.api-endpoint` and `--gcp.bigquery-endpoint` point them elsewhere,
 e.g. at local test servers (with `GPUCOST_GCP_ANONYMOUS` set for GCP).
 """
@@ -68,7 +68,7 @@ def aws_client(aws: AwsSettings, service: str, region: str) -> Any:
 
 @functools.cache
 def _checked_aws_credentials_file(path: Path) -> Path:
-    from gpucost.budgets.credentials import check_aws_credentials_file
+    from gpucost.credentials import check_aws_credentials_file
 
     return check_aws_credentials_file(path)
 
@@ -89,7 +89,7 @@ def gcp_credentials(gcp: GcpSettings) -> Any:
 
 @functools.cache
 def _gcp_key_file_credentials(path: Path) -> Any:
-    from gpucost.budgets.credentials import load_gcp_credentials
+    from gpucost.credentials import load_gcp_credentials
 
     return load_gcp_credentials(path)
 
@@ -169,7 +169,8 @@ def make_reconcilers(
     Results and health are keyed by provider in the state, so the clouds never overwrite each other.
     """
     from gpucost.budgets.aws_cost_explorer import CostExplorerSource
-    from gpucost.budgets.prometheus_api import PrometheusClient, PrometheusEstimateSource
+    from gpucost.budgets.prometheus_api import PrometheusEstimateSource
+    from gpucost.promapi import PrometheusClient
 
     sources: list[ActualCostSource] = []
     if clouds.aws.enabled:

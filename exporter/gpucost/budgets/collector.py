@@ -62,8 +62,9 @@ def _families() -> _Families:
     table = _Families()
     table.declare_gauge(
         names.BUDGET_USD,
-        "Budget amount in USD for the current month, per budget and scope.",
-        ["budget", *scope, "slack_channel"],
+        "Budget amount in USD for the current month, per budget and scope; resources is gpu (the budget counts "
+        "GPU cost) or node (whole-node cost: GPU, CPU, memory, storage).",
+        ["budget", *scope, "slack_channel", "resources"],
     )
     table.declare_gauge(
         names.BUDGET_THRESHOLD_RATIO,
@@ -108,6 +109,10 @@ def _families() -> _Families:
         ["provider", "scope"],
     )
     table.declare_gauge(
+        names.FINANCE_EXPORT_LAST_SUCCESS,
+        "Unix time of the finance export job's last exported day (absent until one; off without --export.format).",
+    )
+    table.declare_gauge(
         names.FIXED_COST_USD_PER_MONTH,
         "Fixed monthly cost to allocate over teams.",
         ["name", "allocation"],
@@ -126,7 +131,7 @@ def _fill(table: _Families, snapshot: SidecarSnapshot, month: Month) -> None:
     if budget_file is not None:
         for budget, amount in budget_file.amounts_for(month):
             table.gauge(names.BUDGET_USD).add_metric(
-                [budget.name, *budget.scope.label_values(), budget.slack_channel], amount
+                [budget.name, *budget.scope.label_values(), budget.slack_channel, budget.resources], amount
             )
             for percent in budget.thresholds_percent:
                 table.gauge(names.BUDGET_THRESHOLD_RATIO).add_metric(
@@ -161,6 +166,8 @@ def _fill(table: _Families, snapshot: SidecarSnapshot, month: Month) -> None:
         table.gauge(names.RECONCILIATION_DELTA_USD).add_metric([provider, scope], result.delta_usd)
     for (provider, scope), factor in sorted(snapshot.calibration.items()):
         table.gauge(names.RECONCILIATION_CALIBRATION_FACTOR).add_metric([provider, scope], factor)
+    if snapshot.finance_export_last_success is not None:
+        table.gauge(names.FINANCE_EXPORT_LAST_SUCCESS).add_metric([], snapshot.finance_export_last_success)
     counter = table[names.ENFORCEMENT_ACTIONS_TOTAL]
     assert isinstance(counter, CounterMetricFamily)
     for (budget_name, action), count in sorted(snapshot.enforcement_actions.items()):

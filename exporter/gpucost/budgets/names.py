@@ -15,6 +15,7 @@ __all__ = [
     "CLOUD_BUDGET_SPEND_USD",
     "CONFIG_VALID",
     "ENFORCEMENT_ACTIONS_TOTAL",
+    "FINANCE_EXPORT_LAST_SUCCESS",
     "FIXED_COST_USD_PER_MONTH",
     "PRICE_SYNC_LAST_SUCCESS",
     "PROVIDER_UP",
@@ -37,3 +38,4 @@ RECONCILIATION_DELTA_USD = "gpucost_reconciliation_delta_usd"
 RECONCILIATION_CALIBRATION_FACTOR = "gpucost_reconciliation_calibration_factor"
 FIXED_COST_USD_PER_MONTH = "gpucost_fixed_cost_usd_per_month"
 ENFORCEMENT_ACTIONS_TOTAL = "gpucost_enforcement_actions_total"
+FINANCE_EXPORT_LAST_SUCCESS = "gpucost_finance_export_last_success_timestamp_seconds"

@@ -1,29 +1,32 @@
-"""gpucost's own estimate of a day's cost per team, read from Prometheus (the reconciler compares it to the bill).
+"""gpucost's own estimate of a day's cost per team, from the finance rows (the reconciler compares it to the bill).
 
-The HTTP client is `gpucost.promapi.PrometheusClient`; it is importable from here
-too because the sidecar's wiring (`budgets/cli.py`, `service.py`, `clouds.py`)
-names it this way.
+The estimate is the finance export's rows of the day (`gpucost.finance.reader.read_day`: the same query, the
+same rows the Parquet, CSV and BigQuery sinks receive) added up per team, so finance, the drift alert and the
+dashboards agree on one number.  Every resource gpucost records counts (GPU, and CPU, memory and storage where
+whole-node cost is on): the bill covers whole nodes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from gpucost.budgets.reconcile import day_bounds
+from gpucost.finance.reader import SOURCES, ResourceSource, read_day
+from gpucost.finance.rows import cost_by_team
 from gpucost.promapi import PrometheusClient
 
-__all__ = ["ESTIMATE_QUERY", "PrometheusClient", "PrometheusEstimateSource"]
-
-ESTIMATE_QUERY = "sum by (team) (increase(gpucost_workload_gpu_cost_usd_total[1d]))"
+__all__ = ["PrometheusEstimateSource"]
 
 
 class PrometheusEstimateSource:
-    """gpucost's estimate of one UTC day's cost per team: the counters' increase, read at the day's end."""
+    """gpucost's estimate of one UTC day's cost per team: the sum of the day's finance rows of each team."""
 
-    def __init__(self, client: PrometheusClient, query: str = ESTIMATE_QUERY) -> None:
+    def __init__(
+        self, client: PrometheusClient, sources: Sequence[ResourceSource] = tuple(SOURCES.values())
+    ) -> None:
         self._client = client
-        self._query = query
+        self._sources = sources
 
     def estimated_by_team(self, day: dt.date) -> dict[str, float]:
-        _, end = day_bounds(day)
-        return {labels.get("team", ""): value for labels, value in self._client.query(self._query, at=end)}
+        """Raises PrometheusApiError, a SourceUnavailable: the reconciler keeps the day pending."""
+        return cost_by_team(read_day(self._client, day, self._sources))

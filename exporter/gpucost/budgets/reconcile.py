@@ -1,11 +1,12 @@
 """Daily reconciliation: billed cost per scope vs gpucost's own estimate for the same UTC day.
 
 Sources are small interfaces: an `ActualCostSource` per cloud (AWS Cost
-Explorer, GCP's billing export in BigQuery) and an `EstimateSource`
-(Prometheus); there is one Reconciler per cloud and the state keys results by
-provider.  A day is final only `lag_hours` after its end and when the cloud no
-longer marks it estimated; unfinal days are re-checked on later runs.  The
-calibration factor is published, never applied to history.
+Explorer, GCP's billing export in BigQuery) and an `EstimateSource` (the
+day's finance rows, read from Prometheus by `prometheus_api`); there is one
+Reconciler per cloud and the state keys results by provider.  A day is final
+only `lag_hours` after its end and when the cloud no longer marks it
+estimated; unfinal days are re-checked on later runs.  The calibration factor
+is published, never applied to history.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Protocol
 
 from gpucost.budgets.state import ReconciliationResult, SidecarState
 from gpucost.errors import SourceUnavailable
+from gpucost.finance.rows import day_bounds
 
 __all__ = [
     "ActualCostSource",
@@ -47,11 +49,6 @@ class ActualCostSource(Protocol):
 
 class EstimateSource(Protocol):
     def estimated_by_team(self, day: dt.date) -> Mapping[str, float]: ...
-
-
-def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
-    return start, start + dt.timedelta(days=1)
 
 
 def compare(

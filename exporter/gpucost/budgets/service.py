@@ -2,7 +2,8 @@
 
 Jobs: reload the budgets file (every few seconds), cloud budget sync,
 AWS anomaly detection sync and spend read-back (hourly), enforcement (with each sync), price sync (daily),
-reconciliation per cloud (daily at `--reconcile.hour` UTC, and once at start), the
+reconciliation per cloud (daily at `--reconcile.hour` UTC, and once at start), the finance export of each closed
+UTC day (`--export.format`, looked for every `--export.interval`; `gpucost.finance.job`), the
 weekly Slack digest with the scorecard's top saving (when a bot token is given: `--slack.bot-token-file`, or
 SLACK_BOT_TOKEN in development).  A job that fails marks its provider down and the others keep running; each
 provider's jobs run in a thread of their own, so a cloud API that hangs delays nothing else.  A job that cannot
@@ -34,7 +35,8 @@ from gpucost.budgets.state import SidecarState
 from gpucost.errors import GpucostError, SourceUnavailable
 
 if TYPE_CHECKING:
-    from gpucost.budgets.prometheus_api import PrometheusClient
+    from gpucost.finance.job import ExportJobSettings
+    from gpucost.promapi import PrometheusClient
 
 __all__ = ["Job", "JobDisabled", "run_service", "start_job_threads"]
 
@@ -99,9 +101,9 @@ def _run_guarded(job: Job, state: SidecarState, now: dt.datetime) -> None:
 
 
 def build_jobs(config: SidecarConfig, state: SidecarState) -> list[Job]:
-    from gpucost.budgets.prometheus_api import PrometheusClient
+    from gpucost.promapi import PrometheusClient
 
-    # One client for enforcement and the digest: both read the same Prometheus.
+    # One client for enforcement, the digest and the finance export: they read the same Prometheus.
     prometheus = PrometheusClient(config.prometheus.url)
     jobs: list[Job] = []
     if config.clouds.aws.enabled:
@@ -114,6 +116,8 @@ def build_jobs(config: SidecarConfig, state: SidecarState) -> list[Job]:
         jobs.append(_price_sync_job(config, config.price_sync, state))
     jobs.append(_enforcement_job(config, state, prometheus))
     jobs.extend(_digest_jobs(config, state, prometheus))
+    if config.finance_export is not None:
+        jobs.append(_finance_export_job(config.finance_export, state, prometheus))
     return jobs
 
 
@@ -198,6 +202,15 @@ def _price_sync_job(config: SidecarConfig, schedule: PriceSyncSchedule, state: S
     return Job("price sync", "all", "price_sync", _every(schedule.interval), sync_prices)
 
 
+def _finance_export_job(settings: ExportJobSettings, state: SidecarState, prometheus: PrometheusClient) -> Job:
+    """Provider `finance`: a thread of its own, so a BigQuery that hangs delays no other job."""
+    from gpucost.finance.job import DailyExport
+
+    export = DailyExport(prometheus, settings.sink,
+                         on_success=lambda _exported, now: state.set_finance_export_success(now.timestamp()))
+    return Job("finance export", "finance", "export", _every(settings.interval), export.run)
+
+
 def _enforcement_job(config: SidecarConfig, state: SidecarState, prometheus: PrometheusClient) -> Job:
     holder: dict[str, object] = {}
 
@@ -230,7 +243,7 @@ def _enforcement_job(config: SidecarConfig, state: SidecarState, prometheus: Pro
 
 
 def _digest_jobs(config: SidecarConfig, state: SidecarState, prometheus: PrometheusClient) -> list[Job]:
-    from gpucost.budgets.credentials import slack_bot_token
+    from gpucost.credentials import slack_bot_token
 
     token = slack_bot_token(config.slack.bot_token_file)
     if not token:

@@ -7,7 +7,7 @@ command's config (`SidecarConfig` for `serve`, `BudgetSyncConfig`, `ReconcileCon
 taken together, happens while building: a bad one is a `UserInputError` naming the flag, which the CLI
 prints as one line with exit code 2, before any server, thread or cloud client exists.
 
-Files are only named here: `gpucost.budgets.credentials` reads the credential files (and `digest` asks for
+Files are only named here: `gpucost.credentials` reads the credential files (and `digest` asks for
 a Slack token unless `--dry-run`, since SLACK_BOT_TOKEN may supply it), the spec module the budgets file.
 No cloud library is imported at module level, so `--help` keeps working without the `budgets` extra.
 """
@@ -27,6 +27,7 @@ from gpucost.errors import UserInputError
 
 if TYPE_CHECKING:
     from gpucost.budgets.gcp_billing_export import ExportTable
+    from gpucost.finance.job import ExportJobSettings
 
 __all__ = [
     "DEFAULT_SPOT_WINDOW",
@@ -163,6 +164,7 @@ class SidecarConfig:
     reconciliation: ReconciliationSettings
     enforcement: EnforcementSettings
     price_sync: PriceSyncSchedule | None
+    finance_export: ExportJobSettings | None  # None: no export job (`--export.format` not given)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +246,7 @@ def _sidecar_config(args: argparse.Namespace) -> SidecarConfig:
         reconciliation=_reconciliation_settings(args),
         enforcement=EnforcementSettings(kubeconfig=_optional_text(args.kubeconfig)),
         price_sync=_price_sync_schedule(args),
+        finance_export=_finance_export_settings(args),
     )
 
 
@@ -351,6 +354,18 @@ def _price_sync_schedule(args: argparse.Namespace) -> PriceSyncSchedule | None:
     return PriceSyncSchedule(
         overrides_file=overrides_file,
         interval=parse_duration(str(args.price_sync_interval), "--price-sync.interval"),
+    )
+
+
+def _finance_export_settings(args: argparse.Namespace) -> ExportJobSettings | None:
+    if not args.export_format:
+        return None
+    from gpucost.finance.job import export_job_settings
+
+    return export_job_settings(
+        str(args.export_format), out=_optional_path(args.export_out), table=str(args.export_bigquery_table),
+        endpoint=str(args.export_bigquery_endpoint), credentials_file=_optional_path(args.gcp_credentials_file),
+        interval=parse_duration(str(args.export_interval), "--export.interval"),
     )
 
 

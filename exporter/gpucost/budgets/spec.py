@@ -20,12 +20,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gpucost.budgets.spec_model import (
+    BUDGET_RESOURCES,
     DEFAULT_THRESHOLDS_PERCENT,
     SCOPE_KEYS,
     AnomalyDetection,
     AnomalyFrequency,
     Budget,
     BudgetFile,
+    BudgetResources,
     BudgetScope,
     EnforceMode,
     FixedCost,
@@ -52,10 +54,12 @@ from gpucost.yamlfields import (
 )
 
 __all__ = [
+    "BUDGET_RESOURCES",
     "DEFAULT_THRESHOLDS_PERCENT",
     "AnomalyDetection",
     "Budget",
     "BudgetFile",
+    "BudgetResources",
     "BudgetScope",
     "FixedCost",
     "Month",
@@ -88,6 +92,7 @@ _BUDGET_KEYS = (
     "enforce",
     "hard_threshold_percent",
     "namespaces",
+    "resources",
 )
 # Keys other gpucost readers once accepted, with what replaced them; said in the error so a file copied
 # from an old example is fixed in one step instead of guessed at.  Still errors: nothing is read silently.
@@ -181,6 +186,7 @@ def _parse_budget(raw: object, file: str, path: str) -> Budget:
     enforce: EnforceMode = "quota" if enforce_raw == "quota" else "off"
     hard = optional_float(mapping, "hard_threshold_percent", file, path, positive=True, maximum=1000)
     namespaces = _parse_label_list(mapping.get("namespaces"), file, child_path(path, "namespaces"))
+    resources = _budget_resources(optional_str(mapping, "resources", file, path, choices=BUDGET_RESOURCES) or "gpu")
     budget = Budget(
         name=name,
         scope=scope,
@@ -194,6 +200,7 @@ def _parse_budget(raw: object, file: str, path: str) -> Budget:
         enforce=enforce,
         hard_threshold_percent=hard,
         namespaces=namespaces,
+        resources=resources,
     )
     if enforce == "quota" and not budget.enforcement_namespaces():
         raise ConfigError(
@@ -203,6 +210,10 @@ def _parse_budget(raw: object, file: str, path: str) -> Budget:
             "quota enforcement needs scope.namespace or a namespaces list to put the ResourceQuota in",
         )
     return budget
+
+
+def _budget_resources(text: str) -> BudgetResources:
+    return "node" if text == "node" else "gpu"
 
 
 def _reject_renamed_keys(mapping: Mapping[str, object], file: str, path: str) -> None:

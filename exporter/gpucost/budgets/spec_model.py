@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "BUDGET_RESOURCES",
     "DEFAULT_THRESHOLDS_PERCENT",
     "SCOPE_KEYS",
     "AnomalyDetection",
@@ -19,6 +20,7 @@ __all__ = [
     "AnomalyMonitorKind",
     "Budget",
     "BudgetFile",
+    "BudgetResources",
     "BudgetScope",
     "EnforceMode",
     "FixedCost",
@@ -33,6 +35,10 @@ __all__ = [
 
 DEFAULT_THRESHOLDS_PERCENT: tuple[float, ...] = (50.0, 80.0, 100.0, 125.0)
 EnforceMode = Literal["off", "quota"]
+# What a budget's spend counts: the GPUs' cost (the default, as before issue #19) or the whole node's
+# (GPU, CPU, memory, storage). The sidecar publishes it as the `resources` label of gpucost_budget_usd.
+BudgetResources = Literal["gpu", "node"]
+BUDGET_RESOURCES: tuple[BudgetResources, ...] = ("gpu", "node")
 SCOPE_KEYS = ("team", "model", "namespace", "cost_center", "cluster")
 AnomalyMonitorKind = Literal["team_tag", "service"]
 AnomalyFrequency = Literal["DAILY", "WEEKLY", "IMMEDIATE"]
@@ -99,6 +105,7 @@ class Budget:
     enforce: EnforceMode = "off"
     hard_threshold_percent: float | None = None
     namespaces: tuple[str, ...] = ()
+    resources: BudgetResources = "gpu"
 
     def active_in(self, month: Month) -> bool:
         if self.start_month is not None and month < self.start_month:

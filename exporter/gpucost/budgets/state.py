@@ -1,6 +1,6 @@
 """The sidecar's shared state: what the background jobs found, read by the collector.
 
-Jobs (reload, cloud sync, price sync, reconciliation, enforcement, the GCP
+Jobs (reload, cloud sync, price sync, reconciliation, enforcement, the finance export, the GCP
 push endpoint) write here under one lock; the collector copies a snapshot and
 renders it, so a scrape never calls a cloud.
 """
@@ -43,6 +43,7 @@ class SidecarSnapshot:
     reconciliation: dict[tuple[str, str], ReconciliationResult]
     calibration: dict[tuple[str, str], float]
     enforcement_actions: dict[tuple[str, str], int]
+    finance_export_last_success: float | None  # unix time of the last day exported; None: none yet
 
 
 @dataclass
@@ -56,6 +57,7 @@ class SidecarState:
     _reconciliation: dict[tuple[str, str], ReconciliationResult] = field(default_factory=dict)
     _calibration: dict[tuple[str, str], float] = field(default_factory=dict)
     _enforcement: dict[tuple[str, str], int] = field(default_factory=dict)
+    _finance_export: float | None = None
 
     def set_budgets(self, budgets: BudgetFile) -> None:
         with self._lock:
@@ -90,6 +92,10 @@ class SidecarState:
         with self._lock:
             self._calibration[(provider, scope)] = factor
 
+    def set_finance_export_success(self, timestamp: float) -> None:
+        with self._lock:
+            self._finance_export = timestamp
+
     def count_enforcement(self, budget: str, action: str) -> None:
         with self._lock:
             key = (budget, action)
@@ -106,4 +112,5 @@ class SidecarState:
                 reconciliation=dict(self._reconciliation),
                 calibration=dict(self._calibration),
                 enforcement_actions=dict(self._enforcement),
+                finance_export_last_success=self._finance_export,
             )

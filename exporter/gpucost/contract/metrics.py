@@ -29,6 +29,7 @@ SIDECAR_METRIC_NAMES: tuple[str, ...] = (
     "gpucost_budgets_provider_up",
     "gpucost_cloud_budget_spend_usd",
     "gpucost_enforcement_actions_total",
+    "gpucost_finance_export_last_success_timestamp_seconds",
     "gpucost_fixed_cost_usd_per_month",
     "gpucost_price_sync_last_success_timestamp_seconds",
     "gpucost_reconciliation_calibration_factor",

@@ -16,8 +16,11 @@ from typing import Protocol
 from gpucost.metrics.names import DEFAULT_WORKLOAD_LABELS
 
 __all__ = [
+    "COST_RATE_LEVELS",
     "DEFAULT_RATE_WINDOW",
+    "MONEY_SCOPES",
     "RECORDED_SERIES",
+    "RESOURCE_RATE_LEVELS",
     "RecordedSeries",
     "by_key",
     "name",
@@ -56,7 +59,7 @@ class RecordedSeries:
 
 
 _WORKLOAD = ("namespace", "component", *DEFAULT_WORKLOAD_LABELS)
-_MONEY_SCOPES: tuple[tuple[str, tuple[str, ...]], ...] = (
+MONEY_SCOPES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("namespace_team_model", ("namespace", "team", "model")),
     ("namespace_team", ("namespace", "team")),
     ("team_model", ("team", "model")),
@@ -74,6 +77,12 @@ COST_RATE_LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cost_center", ("cost_center",)),
     ("business_unit", ("business_unit",)),
     ("team_component", ("team", "component")),
+)
+# Aggregation levels of the whole-node cost rate by resource (the `resource` label kept).
+RESOURCE_RATE_LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("team_resource", ("team", "resource")),
+    ("team_model_resource", ("team", "model", "resource")),
+    ("namespace_team_model_resource", ("namespace", "team", "model", "resource")),
 )
 
 
@@ -122,14 +131,14 @@ def _month_to_date() -> list[RecordedSeries]:
     ]
     rows += [
         _cost(f"{scope}_spend_month_to_date", f"{scope}:gpucost_spend_usd:month_to_date", labels)
-        for scope, labels in _MONEY_SCOPES
+        for scope, labels in MONEY_SCOPES
     ]
     rows.append(
         _cost("team_top_model_spend_month_to_date", "team:gpucost_top_model_spend_usd:month_to_date", ("team", "model"))
     )
     rows += [
         _cost(f"{scope}_forecast_month_end", f"{scope}:gpucost_spend_usd:forecast_month_end", labels)
-        for scope, labels in _MONEY_SCOPES
+        for scope, labels in MONEY_SCOPES
     ]
     rows += [
         _cost("team_cost_rate_avg7d", "team:gpucost_cost_usd_per_hour:avg7d", ("team",)),
@@ -214,7 +223,63 @@ def _inference() -> list[RecordedSeries]:
     ]
 
 
-RECORDED_SERIES: tuple[RecordedSeries, ...] = (*_rates(), *_month_to_date(), *_runs(), *_sidecar(), *_inference())
+def _whole_node() -> list[RecordedSeries]:
+    """Whole-node cost (GPU, CPU, memory, storage; issue #19): rates by resource and in total, month to date.
+
+    The rates by resource keep the `resource` label in the level (`team_resource:`); the totals over every
+    resource are the `gpucost_whole_node_*` metrics at the GPU series' levels, so `team:gpucost_cost_...` stays
+    GPU-only and a budget scoped to the whole node reads `*:gpucost_whole_node_spend_usd:*`.
+    """
+    rows = [
+        _cost(
+            "namespace_workload_resource_cost_rate",
+            "namespace_workload_resource:gpucost_cost_usd_per_hour:rate{window}",
+            ("namespace", "resource", *DEFAULT_WORKLOAD_LABELS),
+        )
+    ]
+    rows += [
+        _cost(f"{level}_cost_rate", f"{level}:gpucost_cost_usd_per_hour:rate{{window}}", labels)
+        for level, labels in RESOURCE_RATE_LEVELS
+    ]
+    rows += [
+        _cost(
+            "cluster_resource_node_cost_rate",
+            "cluster_resource:gpucost_node_cost_usd_per_hour:rate{window}",
+            ("resource",),
+        ),
+        _cost(
+            "node_resource_unallocated_rate",
+            "node_resource:gpucost_unallocated_cost_usd_per_hour:rate{window}",
+            ("node", "resource"),
+        ),
+    ]
+    rows += [
+        _cost(f"{scope}_whole_node_cost_rate", f"{scope}:gpucost_whole_node_cost_usd_per_hour:rate{{window}}", labels)
+        for scope, labels in MONEY_SCOPES
+    ]
+    rows.append(
+        _cost(
+            "namespace_team_model_whole_node_spend_increase1h",
+            "namespace_team_model:gpucost_whole_node_spend_usd:increase1h",
+            ("namespace", "team", "model"),
+        )
+    )
+    for kind, operation in (("spend_month_to_date", "month_to_date"), ("forecast_month_end", "forecast_month_end")):
+        rows += [
+            _cost(f"{scope}_whole_node_{kind}", f"{scope}:gpucost_whole_node_spend_usd:{operation}", labels)
+            for scope, labels in MONEY_SCOPES
+        ]
+    return rows
+
+
+RECORDED_SERIES: tuple[RecordedSeries, ...] = (
+    *_rates(),
+    *_whole_node(),
+    *_month_to_date(),
+    *_runs(),
+    *_sidecar(),
+    *_inference(),
+)
 _BY_KEY = {series.key: series for series in RECORDED_SERIES}
 
 

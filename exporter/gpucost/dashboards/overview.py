@@ -13,6 +13,7 @@ from gpucost.dashboards.common import (
     table_panel,
     timeseries_panel,
 )
+from gpucost.dashboards.overview_node import add_whole_node_row
 from gpucost.dashboards.tables import BUDGET_BANDS, DEFAULT_RATE_WINDOW, budget_tier_percents
 
 __all__ = ["UID", "build"]
@@ -32,7 +33,7 @@ def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
         uid=UID,
         title="GPU cost overview",
         description="What the GPUs cost now and this month, against which budget, by team and model, "
-        "and what is wasted.",
+        "and what is wasted; and the whole node (GPU, CPU, memory, storage) with and without GPU.",
         variables=("cluster", "team", "model", "namespace"),
         rate_window=rate_window,
     )
@@ -186,4 +187,5 @@ def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
         ),
         w=14, h=9,
     )
+    add_whole_node_row(board)
     return board

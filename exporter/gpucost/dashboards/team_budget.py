@@ -34,7 +34,8 @@ def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
     board = Board(
         uid=UID,
         title="GPU cost: team budget",
-        description="One team's month-to-date GPU spend against its budgets, its forecast, models and namespaces.",
+        description="One team's month-to-date GPU spend against its budgets, its forecast, models and namespaces; "
+        "a budget with resources: node counts the whole node.",
         variables=("cluster", "team", "model", "namespace"),
         single_team=True,
         rate_window=rate_window,
@@ -111,6 +112,24 @@ def build(rate_window: str = DEFAULT_RATE_WINDOW) -> Board:
             bands=True,
         ),
         w=12, h=9,
+    )
+    board.add(
+        table_panel(
+            "Budgets and what they count",
+            "Each budget of the team with its monthly amount and what its spend counts (budgets.yaml `resources`, "
+            "the resources label of gpucost_budget_usd): gpu = the GPUs' cost, node = the whole node's (GPU, CPU, "
+            "memory, storage).",
+            "currencyUSD",
+            [
+                Query(
+                    f'max by (budget, resources) (label_replace(gpucost_budget_usd{{{TEAM}}}, "resources", "gpu", '
+                    '"resources", ""))',
+                    instant=True, table=True,
+                )
+            ],
+            renames={"Value": "USD per month", "resources": "counts"},
+        ),
+        w=24, h=5,
     )
     board.row("Where the money goes")
     board.add(

@@ -51,10 +51,10 @@ class SinkUnavailable(SourceUnavailable):
         super().__init__(f"{flag} {value}: {problem}")
 
 
-def parse_table(value: str) -> BigQueryTable:
+def parse_table(value: str, flag: str = TABLE_FLAG) -> BigQueryTable:
     match = _TABLE_RE.fullmatch(value)
     if match is None:
-        raise UserInputError(TABLE_FLAG, "", value, "must be PROJECT.DATASET.TABLE")
+        raise UserInputError(flag, "", value, "must be PROJECT.DATASET.TABLE")
     return BigQueryTable(match["project"], match["dataset"], match["table"])
 
 
@@ -90,13 +90,18 @@ def _json_value(value: object) -> str:
 
 
 class BigQuerySink:
-    """Replaces one day's partition per call; `client` is a `google.cloud.bigquery.Client`."""
+    """Replaces one day's partition per call; `client` is a `google.cloud.bigquery.Client`.
 
-    def __init__(self, client: Any, table: BigQueryTable, *, endpoint: str = "", timeout_seconds: float = 60.0) -> None:
+    `flags` are the (table, endpoint) flag names its errors name.
+    """
+
+    def __init__(self, client: Any, table: BigQueryTable, *, endpoint: str = "", timeout_seconds: float = 60.0,
+                 flags: tuple[str, str] = (TABLE_FLAG, ENDPOINT_FLAG)) -> None:
         self._client = client
         self._table = table
         self._endpoint = endpoint
         self._timeout_seconds = timeout_seconds
+        self._table_flag, self._endpoint_flag = flags
 
     def replace_day(self, day: dt.date, rows: Sequence[CostRow]) -> None:
         try:
@@ -125,7 +130,7 @@ class BigQuerySink:
             return
         partitioning = existing.time_partitioning
         if partitioning is None or partitioning.field != PARTITION_FIELD or partitioning.type_ != "DAY":
-            raise UserInputError(TABLE_FLAG, "", str(self._table),
+            raise UserInputError(self._table_flag, "", str(self._table),
                                  f"exists but is not partitioned by day on {PARTITION_FIELD}")
 
     def _load(self, day: dt.date, rows: Sequence[CostRow]) -> None:
@@ -153,7 +158,7 @@ class BigQuerySink:
         return DEFAULT_RETRY.with_timeout(self._timeout_seconds)
 
     def _unavailable(self, exc: BaseException) -> SinkUnavailable:
-        flag, value = (ENDPOINT_FLAG, self._endpoint) if self._endpoint else (TABLE_FLAG, str(self._table))
+        flag, value = (self._endpoint_flag, self._endpoint) if self._endpoint else (self._table_flag, str(self._table))
         message = getattr(exc, "message", "") or str(exc)
         problem = " ".join(f"{type(exc).__name__}: {message}".split())
         return SinkUnavailable(flag, value, f"the day was not loaded ({problem[:300]})")

@@ -47,16 +47,18 @@ def day_file(out: Path, day: dt.date, file_format: FileFormat) -> Path:
     return out / f"gpucost-cost-{day.isoformat()}.{file_format}"
 
 
-def write_day_file(out: Path, day: dt.date, rows: Sequence[CostRow], file_format: FileFormat) -> Path:
-    """Replace `day`'s file under `out` with `rows` (an empty day is a file with no rows)."""
+def write_day_file(
+    out: Path, day: dt.date, rows: Sequence[CostRow], file_format: FileFormat, flag: str = OUT_FLAG
+) -> Path:
+    """Replace `day`'s file under `out` with `rows` (an empty day is a file with no rows); errors name `flag`."""
     if not out.is_dir():
-        raise UserInputError(OUT_FLAG, "", str(out), "is not a directory")
+        raise UserInputError(flag, "", str(out), "is not a directory")
     target = day_file(out, day, file_format)
     table = arrow_table(rows)
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=out)
     except OSError as err:
-        raise UserInputError(OUT_FLAG, "", str(out), f"cannot be written ({err.strerror or err})") from err
+        raise UserInputError(flag, "", str(out), f"cannot be written ({err.strerror or err})") from err
     try:
         with os.fdopen(handle, "wb") as stream:
             _write(table, stream, file_format)
@@ -64,7 +66,7 @@ def write_day_file(out: Path, day: dt.date, rows: Sequence[CostRow], file_format
             os.fsync(stream.fileno())
         os.replace(temporary, target)
     except OSError as err:
-        raise UserInputError(OUT_FLAG, "", str(out), f"cannot be written ({err.strerror or err})") from err
+        raise UserInputError(flag, "", str(out), f"cannot be written ({err.strerror or err})") from err
     finally:
         # After a successful rename the temporary name is gone; after a failure it must not stay.
         Path(temporary).unlink(missing_ok=True)

@@ -22,8 +22,10 @@ added up, $/h times 1/60 h per mark:
 * The day is read only once closed and settled (`SETTLE` after midnight UTC): the
   rule evaluation for 24:00 must have happened.
 
-`SOURCES` maps each resource to its recorded series: exporting another resource
-(CPU, memory, storage) is one more entry there.
+`SOURCES` maps each resource to its recorded series: GPUs to the GPU cost rate,
+CPU, memory and storage (whole-node cost, docs/node-cost.md) to the per-resource
+cost rate with a `resource` matcher.  That family repeats the GPU cost as
+`resource="gpu"`; it is not read, so a GPU is never counted twice.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gpucost.contract import recorded
 from gpucost.errors import UserInputError
 from gpucost.finance.rows import COST_LABELS, CostRow, day_bounds, rows_from_samples
+from gpucost.model import NODE_RESOURCES
 from gpucost.promapi import PrometheusClient
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "check_resources",
     "day_query",
     "days_between",
+    "latest_closed_day",
     "read_day",
 ]
 
@@ -67,8 +72,12 @@ class ResourceSource:
         return f"{self.series}{{{self.matchers}}}" if self.matchers else self.series
 
 
+GPU_RATE_KEY = "namespace_workload_cost_rate"
+RESOURCE_RATE_KEY = "namespace_workload_resource_cost_rate"
+
 SOURCES: dict[str, ResourceSource] = {
-    "gpu": ResourceSource("gpu", "namespace_workload:gpucost_cost_usd_per_hour:rate5m"),
+    "gpu": ResourceSource("gpu", recorded.name(GPU_RATE_KEY)),
+    **{name: ResourceSource(name, recorded.name(RESOURCE_RATE_KEY), f'resource="{name}"') for name in NODE_RESOURCES},
 }
 
 
@@ -96,6 +105,11 @@ def check_closed(day: dt.date, now: dt.datetime, flag: str = "--day") -> dt.date
             f"is not a closed UTC day yet (it can be exported from {(end + SETTLE).strftime('%Y-%m-%d %H:%M')} UTC)",
         )
     return day
+
+
+def latest_closed_day(now: dt.datetime) -> dt.date:
+    """The most recent UTC day that `check_closed` accepts at `now`."""
+    return (now.astimezone(dt.UTC) - SETTLE).date() - dt.timedelta(days=1)
 
 
 def read_day(

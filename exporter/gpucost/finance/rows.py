@@ -21,6 +21,7 @@ __all__ = [
     "Column",
     "CostRow",
     "DayKey",
+    "cost_by_team",
     "day_bounds",
     "rows_from_samples",
 ]
@@ -52,10 +53,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("ServiceName", "string", "always gpucost"),
     Column("ServiceCategory", "string", "always AI and Machine Learning"),
     Column("ResourceId", "string", "resource/namespace/team/model: the workload the cost is attributed to"),
-    Column("ResourceType", "string", "GPU (CPU, Memory, Storage once whole-node cost is exported)"),
+    Column("ResourceType", "string", "GPU, CPU, Memory or Storage"),
     Column("Tags", "string", "JSON object of the non-empty workload labels (team, model, model_version, "
                              "namespace, business_unit, cost_center)"),
-    Column("x_Resource", "string", "gpu (cpu, memory, storage once whole-node cost is exported)"),
+    Column("x_Resource", "string", "gpu, cpu, memory or storage"),
     Column("x_Namespace", "string", "Kubernetes namespace"),
     Column("x_Team", "string", "team label; empty when the pod has none (BigQuery clustering column)"),
     Column("x_Model", "string", "model label (BigQuery clustering column)"),
@@ -155,3 +156,11 @@ def rows_from_samples(
         key = DayKey.from_labels(resource, labels)
         totals[key] = totals.get(key, 0.0) + cost
     return [CostRow(day, key, totals[key]) for key in sorted(totals)]
+
+
+def cost_by_team(rows: Iterable[CostRow]) -> dict[str, float]:
+    """The rows' cost per team label ("" for rows without one), every resource added up."""
+    totals: dict[str, float] = {}
+    for row in rows:
+        totals[row.key.team] = totals.get(row.key.team, 0.0) + row.cost_usd
+    return totals

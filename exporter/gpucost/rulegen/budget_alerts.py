@@ -35,6 +35,11 @@ _PERCENT = '{{ $labels.threshold | humanizePercentage | reReplaceAll "%" "" }}'
 # exponent ("1e-05", the sidecar's %g of a tiny ratio).
 _UNDER_BUDGET_RATIO = "^0|e-"
 _SELECTOR = "{budget=%q,team=%q}"
+# What the budget counts (budgets.yaml `resources`, the `resources` label of the sidecar's budget series): the
+# whole node (GPU, CPU, memory, storage) or the GPUs. Read in the template, not carried as an alert label, so the
+# alerts' labels stay the contract Alertmanager routes and inhibits by. A budget without the label is a GPU budget.
+_NODE_BUDGET = f'{sidecar.BUDGET_USD}{{budget=%q,team=%q,resources="node"}}'
+_SCOPE = f"{{{{ with printf {go_quote(_NODE_BUDGET)} {_KEY} | query }}}}whole-node{{{{ else }}}}GPU{{{{ end }}}}"
 
 
 def _annotations(options: RuleOptions) -> dict[str, str]:
@@ -89,8 +94,8 @@ def _threshold_alert(options: RuleOptions) -> Rule:
         expr,
         options.budget_for,
         {"threshold": _PERCENT, "tier": _tier_rank(), "severity": _severity()},
-        f"Team {{{{ $labels.team }}}} has used {_PERCENT}% of GPU budget {{{{ $labels.budget }}}}",
-        f"Month-to-date GPU spend of team {{{{ $labels.team }}}} is ${notes['current_spend_usd']} of the "
+        f"Team {{{{ $labels.team }}}} has used {_PERCENT}% of {_SCOPE} budget {{{{ $labels.budget }}}}",
+        f"Month-to-date {_SCOPE} spend of team {{{{ $labels.team }}}} is ${notes['current_spend_usd']} of the "
         f"${notes['budget_usd']} budget {{{{ $labels.budget }}}} ({notes['percent_used']}% used). "
         f"At the current burn rate the month ends at ${notes['forecast_usd']}. "
         f"Top model: {notes['top_model']}.",
@@ -104,10 +109,10 @@ def _forecast_alert(options: RuleOptions) -> Rule:
     return alert(
         options,
         "GpuCostForecastOverBudget",
-        f"{forecast}\n  > on (budget, team)\nmax by (budget, team) (gpucost_budget_usd)\n",
+        f"{forecast}\n  > on (budget, team)\nmax by (budget, team) ({sidecar.BUDGET_USD})\n",
         options.forecast_for,
         {"severity": "warning"},
-        "Team {{ $labels.team }} is on track to exceed GPU budget {{ $labels.budget }}",
+        f"Team {{{{ $labels.team }}}} is on track to exceed {_SCOPE} budget {{{{ $labels.budget }}}}",
         f"At the current burn rate team {{{{ $labels.team }}}} ends the month at ${notes['forecast_usd']}, "
         f"over the ${notes['budget_usd']} budget {{{{ $labels.budget }}}}.",
         {key: notes[key] for key in ("forecast_usd", "budget_usd", "dashboard_url")},

@@ -60,21 +60,24 @@ def budget_join(kind: str, options: RuleOptions) -> str:
     """Spend per budget: team scope, plus model and/or namespace when the budget carries them.
 
     `kind` is the key suffix of the scoped series: `spend_month_to_date` or `forecast_month_end`.
+    A budget with `resources="node"` reads the whole-node series of the same scope
+    (`team_whole_node_spend_month_to_date`); any other, or one without the label (a sidecar from
+    before the label), the GPU series.
     """
     budget = "gpucost_budget_usd"
     scopes = (
-        ('{model="", namespace=""}', ("budget", "team"), ("team",), series(f"team_{kind}", options)),
-        ('{model!="", namespace=""}', ("budget", "team", "model"), ("team", "model"),
-         series(f"team_model_{kind}", options)),
-        ('{model="", namespace!=""}', ("budget", "team", "namespace"), ("namespace", "team"),
-         series(f"namespace_team_{kind}", options)),
-        ('{model!="", namespace!=""}', ("budget", "team", "model", "namespace"),
-         ("namespace", "team", "model"), series(f"namespace_team_model_{kind}", options)),
+        ('model="", namespace=""', ("budget", "team"), ("team",), "team"),
+        ('model!="", namespace=""', ("budget", "team", "model"), ("team", "model"), "team_model"),
+        ('model="", namespace!=""', ("budget", "team", "namespace"), ("namespace", "team"), "namespace_team"),
+        ('model!="", namespace!=""', ("budget", "team", "model", "namespace"), ("namespace", "team", "model"),
+         "namespace_team_model"),
     )
+    resources = (('resources!="node"', ""), ('resources="node"', "whole_node_"))
     parts = [
-        f"    0 * max by ({by(*keep)}) ({budget}{selector})\n"
-        f"      + on ({by(*on)}) group_left () {name}"
-        for selector, keep, on, name in scopes
+        f"    0 * max by ({by(*keep)}) ({budget}{{{selector}, {matcher}}})\n"
+        f"      + on ({by(*on)}) group_left () {series(f'{level}_{flavour}{kind}', options)}"
+        for matcher, flavour in resources
+        for selector, keep, on, level in scopes
     ]
     parts.append(f"    0 * max by (budget, team) ({budget})")
     return "max by (budget, team) (\n" + "\n  or\n".join(parts) + "\n)\n"

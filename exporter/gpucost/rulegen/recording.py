@@ -1,5 +1,8 @@
 """The recording rules of rules/gpucost.rules.yaml: cost rates, month-to-date spend, runs.
 
+GPU cost is recorded here; whole-node cost (every resource of the node) in `whole_node`, and the
+month-to-date and forecast chain both share in `spend`.
+
 Every `record:` name comes from the recorded-series table (`gpucost.contract.recorded`);
 the method behind each series is documented in docs/rules.md.
 """
@@ -9,16 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from gpucost.contract.recorded import COST_RATE_LEVELS
-from gpucost.rulegen.options import RuleOptions, duration_seconds
-from gpucost.rulegen.promql import (
-    budget_join,
-    by,
-    month_index_at_end,
-    month_index_of_step_start,
-    record,
-    seconds_left_in_month,
-    series,
-)
+from gpucost.rulegen.options import RuleOptions
+from gpucost.rulegen.promql import budget_join, by, record, seconds_left_in_month, series
+from gpucost.rulegen.spend import GPU, forecast_month_end_rules, spend_month_to_date_rules
+from gpucost.rulegen.whole_node import whole_node_rules
 
 __all__ = ["recording_groups"]
 
@@ -118,58 +115,11 @@ def _share_rules(options: RuleOptions) -> list[Rule]:
     ]
 
 
-def _month_to_date_rule(options: RuleOptions) -> Rule:
-    w = options.rate_window
-    same_month = f"{month_index_of_step_start()} == {month_index_at_end()}"
-    same_hour = "hour(vector(time() - 1)) == scalar(last_over_time(hour()[1m:1m] @ end()))"
-    increase = series("namespace_team_model_spend_increase1h", options)
-    rate = series("namespace_team_model_cost_rate", options)
-    return record(
-        "namespace_team_model_spend_month_to_date",
-        options,
-        "sum by (namespace, team, model) (\n"
-        "    label_replace(\n"
-        "      sum_over_time(\n"
-        f"        ({increase} and on () ({same_month}))[31d:1h]\n"
-        "      ),\n"
-        '      "part", "completed_hours", "", ""\n'
-        "    )\n"
-        "  or\n"
-        "    label_replace(\n"
-        "      sum_over_time(\n"
-        f"        ({rate} and on () ({same_hour}))[1h:{w}]\n"
-        f"      ) * {duration_seconds(w)} / 3600,\n"
-        '      "part", "current_hour", "", ""\n'
-        "    )\n"
-        ")\n",
-    )
-
-
-def _rollups(kind: str, options: RuleOptions) -> list[Rule]:
-    """namespace_team, team_model and team sums of a namespace_team_model series."""
-    source = series(f"namespace_team_model_{kind}", options)
-    return [
-        record(f"{scope}_{kind}", options, f"sum by ({labels}) ({source})\n")
-        for scope, labels in (("namespace_team", "namespace, team"), ("team_model", "team, model"), ("team", "team"))
-    ]
-
-
 def _forecast_rules(options: RuleOptions) -> list[Rule]:
-    mtd = series("namespace_team_model_spend_month_to_date", options)
-    rate = series("namespace_team_model_cost_rate", options)
     left = seconds_left_in_month()
     team_mtd = series("team_spend_month_to_date", options)
     return [
-        record(
-            "namespace_team_model_forecast_month_end",
-            options,
-            f"    {mtd}\n"
-            f"  + on (namespace, team, model)\n"
-            f"    {rate} * {left} / 3600\n"
-            f"or\n  {mtd}\n"
-            f"or\n  {rate} * {left} / 3600\n",
-        ),
-        *_rollups("forecast_month_end", options),
+        *forecast_month_end_rules(options, GPU),
         record(
             "team_cost_rate_avg7d",
             options,
@@ -189,13 +139,7 @@ def _forecast_rules(options: RuleOptions) -> list[Rule]:
 def _month_to_date_rules(options: RuleOptions) -> list[Rule]:
     budget_mtd = series("budget_spend_month_to_date", options)
     return [
-        record(
-            "namespace_team_model_spend_increase1h",
-            options,
-            "sum by (namespace, team, model) (increase(gpucost_workload_gpu_cost_usd_total[1h]))\n",
-        ),
-        _month_to_date_rule(options),
-        *_rollups("spend_month_to_date", options),
+        *spend_month_to_date_rules(options, GPU, "gpucost_workload_gpu_cost_usd_total"),
         record(
             "team_top_model_spend_month_to_date",
             options,
@@ -265,6 +209,7 @@ def recording_groups(options: RuleOptions) -> list[dict[str, Any]]:
                 *_workload_rate_rules(options),
                 *_node_rate_rules(options),
                 *_share_rules(options),
+                *whole_node_rules(options),
                 *_month_to_date_rules(options),
                 *_anomaly_baseline_rules(options),
             ],

@@ -1,4 +1,5 @@
-"""Credentials the sidecar reads from mounted files, never from the environment or the budgets file.
+"""Credentials read from mounted files (the budget sidecar's, `gpucost export`'s), never from the environment
+or the budgets file.
 
 A Secret mounted as a file stays out of `kubectl describe` and the pod spec;
 an environment variable does not.  Each reader fails as one line naming the
