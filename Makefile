@@ -14,6 +14,10 @@ DEBIAN_PACKAGES := prometheus prometheus-alertmanager victoria-metrics
 # Two pytest-xdist workers: the suite mostly waits on real servers (rule windows, Alertmanager
 # group waits, kube-apiserver), not on the CPU.  Serially: make test PYTEST_ARGS=-n0
 PYTEST_ARGS ?= -n 2
+# Line coverage of the product package (pyproject [tool.coverage]: source, floor); the run prints
+# the total and fails under the floor.  Details afterwards: .venv/bin/coverage report.
+# Without: make test COV_ARGS=
+COV_ARGS ?= --cov --cov-report=
 
 export PATH := $(abspath $(VENV))/bin:$(GOBIN_DIR):$(PATH)
 export PYTHONUNBUFFERED := 1
@@ -92,7 +96,7 @@ demo: $(VENV)/.installed $(TOOLS)/.debs  ## run the whole stack on a simulated 8
 	PYTHONPATH=$(CHECKOUT_PATH):$(CURDIR)/examples $(PY) -m gpucost_demo $(DEMO_ARGS)
 
 test: bootstrap  ## run every test (unit, integration against real servers, lint)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS) $(COV_ARGS)
 	$(MAKE) --no-print-directory lint
 
 lint: $(VENV)/.installed  ## ruff and mypy --strict
