@@ -4,18 +4,14 @@ injected results) and GCP's billing export in BigQuery (FakeGcp), through the Re
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 
 from gpucost.budgets.aws_cost_explorer import CostExplorerSource
 from gpucost.budgets.cli import build_parser
@@ -28,13 +24,9 @@ from gpucost.budgets.state import SidecarState
 from gpucost.contract import recorded
 from gpucost.errors import SourceUnavailable
 from gpucost.promapi import PrometheusClient
-from gpucost_testing.servers import (
-    free_port,
-    require_binary,
-    start_moto_server,
-    start_prometheus,
-    write_prometheus_config,
-)
+from gpucost_testing.cost_explorer import cost_explorer_client
+from gpucost_testing.servers import free_port
+from tests.integration.finance_days import RecordedRate, backfilled_prometheus
 from tests.support.fake_gcp import FakeGcp
 
 pytestmark = pytest.mark.integration
@@ -44,74 +36,23 @@ RATES = {"research": 100.0, "search": 40.0}  # USD per hour in the recorded GPU 
 SERIES = recorded.name("namespace_workload_cost_rate")  # what the finance rows, and so the estimate, read
 
 
-def _openmetrics(day: dt.date) -> str:
-    """The recorded rate per team, one sample a minute from an hour before the day to an hour after."""
-    start = int(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC).timestamp()) - 3600
-    lines = [f"# TYPE {SERIES} gauge"]
-    for team, rate in RATES.items():
-        for step in range(0, 26 * 60 + 1):
-            lines.append(f'{SERIES}{{namespace="{team}",team="{team}"}} {rate} {start + step * 60}')
-    lines.append("# EOF")
-    return "\n".join(lines) + "\n"
+def _constant(usd_per_hour: float) -> Callable[[int], float]:
+    return lambda _minute: usd_per_hour
 
 
 @pytest.fixture(scope="module")
 def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("prom")
-    source = workdir / "data.om"
-    source.write_text(_openmetrics(DAY))
-    subprocess.run(
-        [require_binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source), str(workdir / "tsdb")],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    config = write_prometheus_config(workdir / "prometheus.yml")
-    with start_prometheus(workdir, config, retention="30d") as prometheus:
-        yield prometheus.base_url
+    """The recorded rate per team, one sample a minute from an hour before the day to an hour after."""
+    rates = [RecordedRate(SERIES, {"namespace": team, "team": team}, _constant(rate)) for team, rate in RATES.items()]
+    with backfilled_prometheus(tmp_path_factory.mktemp("prom"), rates, DAY, DAY) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def ce_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    with start_moto_server(tmp_path_factory.mktemp("moto")) as proc:
-        results = {
-            "results": [
-                {
-                    "ResultsByTime": [
-                        {
-                            "TimePeriod": {"Start": DAY.isoformat(), "End": (DAY + dt.timedelta(days=1)).isoformat()},
-                            "Total": {},
-                            "Estimated": False,
-                            "Groups": [
-                                {
-                                    "Keys": ["team$research"],
-                                    "Metrics": {"UnblendedCost": {"Amount": "2640.0", "Unit": "USD"}},
-                                },
-                                {
-                                    "Keys": ["team$search"],
-                                    "Metrics": {"UnblendedCost": {"Amount": "960.0", "Unit": "USD"}},
-                                },
-                                {"Keys": ["team$"], "Metrics": {"UnblendedCost": {"Amount": "50.0", "Unit": "USD"}}},
-                            ],
-                        }
-                    ]
-                }
-            ]
-        }
-        request = urllib.request.Request(
-            proc.base_url + "/moto-api/static/ce/cost-and-usage-results",
-            data=json.dumps(results).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=10).close()
-        yield boto3.client(
-            "ce",
-            endpoint_url=proc.base_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-        )
+    billed = {"team$research": "2640.0", "team$search": "960.0", "team$": "50.0"}
+    with cost_explorer_client(tmp_path_factory.mktemp("moto"), DAY, billed) as client:
+        yield client
 
 
 def test_estimate_is_the_days_finance_rows_per_team(prometheus_url: str) -> None:

@@ -28,7 +28,7 @@ from gpucost.pricing.settings import PartWeights
 from gpucost.sampler import Sampler, SamplerSettings
 from gpucost.sources.registry import KUBELET_RESOURCE
 from gpucost.state import StateFile
-from tests.unit.test_sampler import JOB, FakeAllocations, FakeGpus, FlatPrices, PolledAllocations, TeamLabels
+from gpucost_testing.sampler_fakes import JOB, FakeAllocations, FakeGpus, FlatPrices, PolledAllocations, TeamLabels
 
 WEB = ContainerRef("shop", "web", "server")
 PODS = [PodMeta("ml", "job", labels={"team": "research"}), PodMeta("shop", "web", labels={"team": "shop"})]
