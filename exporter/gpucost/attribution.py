@@ -227,24 +227,15 @@ class ScenarioAllocationProvider:
         return self._view
 
 
-class ScenarioMetadataProvider:
-    name = METADATA.collector
+class ScenarioMetadataProvider(StaticMetadataProvider):
+    """The scenario's pods and node, re-read from its timeline on every refresh."""
 
     def __init__(self, source: ScenarioAllocationSource) -> None:
+        super().__init__((), NodeInfo())  # node() reads the timeline instead
         self._source = source
-        self._pods: dict[tuple[str, str], PodMeta] = {}
 
     def refresh(self, now: float) -> None:
         self._pods = {(p.namespace, p.pod): p for p in self._source.pods()}
-
-    def pod(self, namespace: str, pod: str) -> PodMeta | None:
-        return self._pods.get((namespace, pod))
-
-    def pods(self) -> Sequence[PodMeta]:
-        return tuple(self._pods.values())
-
-    def namespace_labels(self, namespace: str) -> Mapping[str, str]:
-        return {}
 
     def node(self) -> NodeInfo:
         return self._source.node_info()
