@@ -7,11 +7,15 @@ it would in a cluster; `--no-kubernetes` runs it on the scenario directly.
 Ctrl-C or SIGTERM stops every server and exits 0; a port the user asked for that
 is taken is one line and exit code 2; a server that fails to start or dies is
 reported with its log tail and exit code 1.
+
+`--finance-out DIR` writes, when the demo stops, today's finance rows so far as
+Parquet into DIR (`finance_out`: a partial UTC day, to the last complete minute).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
 import signal
 import sys
@@ -27,6 +31,8 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
+from gpucost.errors import GpucostError
+from gpucost_demo.finance_out import FINANCE_FLAG, prepare_out_dir, write_partial_day
 from gpucost_demo.stack import DEMO_RULE_OPTIONS, DemoPorts, DemoStack, StackSettings, default_repo_dir
 from gpucost_demo.summary import read_summary, render_lines, render_table
 from gpucost_testing.processes import PortInUse, StartupFailed, reserve_port
@@ -52,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-kubernetes", dest="kubernetes", action="store_false",
         help="no fake kubelet or API server: the exporter reads the pods from the scenario directly")
     add("--speed", type=float, default=120.0, help="scenario seconds per wall second (default 120: a day in 12 min)")
+    add(FINANCE_FLAG, dest="finance_out", type=Path, default=None, metavar="DIR",
+        help="when the demo stops, write today's finance rows so far (UTC midnight to the last complete minute) "
+        "as Parquet into DIR, the columns `gpucost export` writes")
     add("--workdir", type=Path, default=None, help="configs, logs and data (default: a temp dir removed at exit)")
     add("--repo-dir", type=Path, default=None,
         help="gpucost checkout holding rules/ and alertmanager/templates/ (default: the one this package is in)")
@@ -98,6 +107,8 @@ def _links(stack: DemoStack) -> list[str]:
     if stack.harness is not None:
         lines += [
             f"kubelet (fake)    unix://{stack.harness.kubelet.socket_path}  (pod-resources gRPC)",
+            f"kubelet (fake)    {stack.harness.kubelet_resource.url}/metrics/resource  (CPU and memory usage, "
+            "HTTPS with a token)",
             f"API server (fake) {stack.harness.apiserver.url}  (kubeconfig {stack.harness.kubeconfig_path})",
         ]
     if stack.settings.scale:
@@ -176,6 +187,17 @@ def _run(stack: DemoStack, args: argparse.Namespace, stopping: threading.Event, 
     return 0
 
 
+def _write_finance(stack: DemoStack, out: Path) -> int:
+    """Today's rows so far, while Prometheus still runs; 1 when they could not be written."""
+    try:
+        written = write_partial_day(stack.prometheus_url, DEMO_RULE_OPTIONS.rate_window, out, dt.datetime.now(dt.UTC))
+    except GpucostError as err:  # Prometheus unreadable (PrometheusApiError) or the directory unwritable
+        print(f"gpucost-demo: finance rows not written: {err}", file=sys.stderr)
+        return 1
+    print(f"gpucost demo: {written.summary()} (demo dollars: the node runs x{stack.settings.speed:g})", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
@@ -194,6 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack: DemoStack | None = None
     code = 0
     try:
+        finance_out = prepare_out_dir(args.finance_out) if args.finance_out is not None else None
+    except GpucostError as err:
+        print(f"gpucost-demo: {err}", file=sys.stderr)
+        return 2
+    try:
         ports = _ports(args)
         stack = DemoStack(_settings(args, workdir), ports)
         print(f"gpucost demo: starting in {workdir} (logs: *.log there)", flush=True)
@@ -201,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(["gpucost demo: all up", *("  " + line for line in _links(stack))]), flush=True)
         if not stopping.is_set():
             code = _run(stack, args, stopping, console)
+            if finance_out is not None:
+                code = code or _write_finance(stack, finance_out)
     except PortInUse as err:
         print(f"gpucost-demo: {err}", file=sys.stderr)
         code = 2

@@ -70,6 +70,7 @@ class StackSettings:
     templates_dir: Path
     scenario_file: Path = PACKAGE_DIR / "scenario.yaml"
     budgets_file: Path = PACKAGE_DIR / "budgets.yaml"
+    exporter_config_file: Path = PACKAGE_DIR / "exporter.yaml"
     speed: float = 120.0
     scale: bool = False
     # Attribute through the fake kubelet and API server, as in a cluster (False: the scenario directly).
@@ -167,10 +168,16 @@ class DemoStack:
                 speed=self.settings.speed,
                 # The demo's workdir may be long (a pytest tmp_path); a unix socket path may not.
                 socket_in_temp_dir=True,
+                # The demo's pricing (the GPUs' share of the node price); the harness writes the kubernetes part.
+                config_extra=self._exporter_config(),
             )
             return self.harness.start()  # stop() takes it down even when this fails half way
         except (OSError, RuntimeError, ValueError) as err:
             raise StartupFailed(f"the fake kubelet and API server did not start: {err}") from err
+
+    def _exporter_config(self) -> dict[str, Any]:
+        loaded = yaml.safe_load(self.settings.exporter_config_file.read_text(encoding="utf-8"))
+        return dict(loaded) if isinstance(loaded, dict) else {}
 
     def _start_exporter(self) -> None:
         workdir = self.settings.workdir
@@ -178,6 +185,8 @@ class DemoStack:
             source_args = self._start_node().exporter_args()
         else:
             source_args = [
+                # The pricing section: the GPUs' share of the node price, so CPU and memory cost something.
+                f"--config.file={self.settings.exporter_config_file}",
                 "--nvml.backend=simulated",
                 f"--simulate.scenario={self.settings.scenario_file}",
                 f"--simulate.speed={self.settings.speed:g}",

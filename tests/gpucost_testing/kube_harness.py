@@ -11,11 +11,16 @@ would show it to `gpucost-exporter --kubernetes.enabled`:
   MIG slice as allocatable;
 - a real HTTP API server (`FakeApiServer`) holds the node object with the
   scenario's node labels (instance type, region, capacity type: what prices
-  it), one Namespace per scenario namespace (labels from `namespace_labels`),
-  and the pods running at t with `spec.nodeName`, uid, labels, annotations and
-  an owner reference.  A pod that ended is deleted `pod_deletion_delay` wall
-  seconds after the kubelet stopped listing it, as a finished pod's object
-  outlives its containers;
+  it) and allocatable cpu, memory and ephemeral-storage, one Namespace per
+  scenario namespace (labels from `namespace_labels`), and the pods running at
+  t with `spec.nodeName`, uid, labels, annotations, an owner reference and each
+  container's resource requests (`kube_objects`).  A pod that ended is deleted
+  `pod_deletion_delay` wall seconds after the kubelet stopped listing it, as a
+  finished pod's object outlives its containers;
+- the kubelet's `/metrics/resource` over HTTPS (`FakeKubeletResource`, with its
+  own CA and token file under `workdir/kubelet-resource`): each running
+  container's CPU and memory usage at the time of the request, for whole-node
+  cost (docs/node-cost.md);
 - a host proc tree `workdir/proc/<pid>/cgroup` (cgroup v2, systemd driver path
   with the pod uid) for every process of the scenario, so the exporter's
   per-process split works with `--host.proc=workdir/proc`.
@@ -24,7 +29,9 @@ A background thread refreshes all of it every `refresh_seconds` (0.5 s) at
 scenario time t = (time.time() - start_time) * speed.  The exporter must run
 the same clock: `exporter_args()` points `--simulate.scenario` at a copy of the
 scenario with `start_time` and `speed` set, so the simulated NVML, the kubelet
-and the API server agree on what happens when.
+and the API server agree on what happens when.  The config file it points
+`--config.file` at sets per-process attribution and the kubelet's address, CA
+and token, with `config_extra` (say, a `pricing` section) merged over it.
 
 Kubernetes pod uids are UUIDs and the exporter's cgroup parser only accepts
 those, so a scenario uid that is not a UUID (occurrence k of a recurring pod
@@ -53,10 +60,13 @@ from typing import Any
 
 import yaml
 
+from gpucost.model import NodeResourceView
 from gpucost.sources.podresources.client import ContainerDeviceAssignment
 from gpucost.sources.scenario import Scenario, ScenarioPod, load_scenario, replica_device_id
 from gpucost_testing.fake_apiserver import FakeApiServer
 from gpucost_testing.fake_kubelet import FakeKubelet
+from gpucost_testing.fake_kubelet_resource import FakeKubeletResource
+from gpucost_testing.kube_objects import UID_NAMESPACE, kube_uid, node_object, pod_object
 
 __all__ = ["KubeHarness", "kube_uid"]
 
@@ -66,37 +76,28 @@ DEFAULT_NODE_NAME = "sim-node"
 # sun_path is 108 bytes on Linux; gRPC needs the terminating NUL too.
 MAX_SOCKET_PATH_BYTES = 107
 GPU_RESOURCE = "nvidia.com/gpu"
-# The `uuid5` namespace for uids derived from non-UUID scenario uids.
-_UID_NAMESPACE = uuid.UUID("8f3c2a51-6d0e-4b7a-9c1f-2e4d6a8b0c13")
-# How owner kinds map to the API group of their ownerReference.
-_OWNER_API_VERSIONS = {
-    "ReplicaSet": "apps/v1",
-    "StatefulSet": "apps/v1",
-    "DaemonSet": "apps/v1",
-    "Deployment": "apps/v1",
-    "Job": "batch/v1",
-    "CronJob": "batch/v1",
-    "Node": "v1",
-    "ReplicationController": "v1",
-}
-
-
-def kube_uid(scenario_uid: str) -> str:
-    """The pod uid the API server and the cgroup path carry for a scenario uid."""
-    try:
-        return str(uuid.UUID(scenario_uid))
-    except ValueError:
-        return str(uuid.uuid5(_UID_NAMESPACE, scenario_uid))
 
 
 def _cgroup_text(pod_uid: str, pid: int) -> str:
     """A cgroup v2 /proc/<pid>/cgroup as the kubelet's systemd driver lays it out."""
     slice_uid = pod_uid.replace("-", "_")
-    container_id = uuid.uuid5(_UID_NAMESPACE, f"{pod_uid}/{pid}").hex * 2
+    container_id = uuid.uuid5(UID_NAMESPACE, f"{pod_uid}/{pid}").hex * 2
     return (
         "0::/kubepods.slice/kubepods-burstable.slice/"
         f"kubepods-burstable-pod{slice_uid}.slice/cri-containerd-{container_id}.scope\n"
     )
+
+
+def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`extra` over `base`: mappings merged key by key, any other value replaced."""
+    merged = dict(base)
+    for key, value in extra.items():
+        below = merged.get(key)
+        if isinstance(below, Mapping) and isinstance(value, Mapping):
+            merged[key] = _merged(below, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -115,7 +116,8 @@ class KubeHarness:
     namespaces (the scenario format has none), for the exporter's namespace
     fallback of workload labels.  `socket_in_temp_dir` puts the kubelet socket in
     a short temp dir (removed by `stop()`) instead of `workdir`, for a workdir too
-    long for a unix socket path.
+    long for a unix socket path.  `config_extra` is merged into the exporter's
+    config file (mappings merged key by key, anything else replaced).
     """
 
     def __init__(
@@ -130,6 +132,7 @@ class KubeHarness:
         refresh_seconds: float = 0.5,
         pod_deletion_delay: float = 2.0,
         socket_in_temp_dir: bool = False,
+        config_extra: Mapping[str, Any] | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be greater than 0, got {speed!r}")
@@ -157,6 +160,8 @@ class KubeHarness:
                 f"{self.kubelet.socket_dir} is too long for a unix socket path; use a shorter one"
             )
         self.apiserver = FakeApiServer()
+        self.kubelet_resource = FakeKubeletResource(workdir / "kubelet-resource", self._node_resources_at)
+        self._config_extra = dict(config_extra or {})
         self._namespace_labels = {name: dict(labels) for name, labels in (namespace_labels or {}).items()}
         self._extra_assignments: list[ContainerDeviceAssignment] = []
         self._lock = threading.Lock()
@@ -184,11 +189,14 @@ class KubeHarness:
     def start(self) -> KubeHarness:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc_root.mkdir(exist_ok=True)
+        self.kubelet_resource.start()  # before the config file, which names its address
         self._write_exporter_files()
         self.kubelet.start()
         self.apiserver.start()
         self.apiserver.write_kubeconfig(self.kubeconfig_path)
-        self.apiserver.set_node(self.node_name, dict(self.scenario.node_labels))
+        self.apiserver.put(
+            "nodes", node_object(self.node_name, self.scenario.node_labels, self.scenario.node_allocatable)
+        )
         for namespace in sorted({pod.namespace for pod in self.scenario.pods} | set(self._namespace_labels)):
             self.apiserver.put_namespace(namespace, self._namespace_labels.get(namespace, {}))
         self.kubelet.set_allocatable(self.allocatable())
@@ -205,6 +213,7 @@ class KubeHarness:
             self._thread = None
         self.kubelet.close()
         self.apiserver.stop()
+        self.kubelet_resource.stop()
 
     def __enter__(self) -> KubeHarness:
         return self.start()
@@ -234,8 +243,12 @@ class KubeHarness:
         document["start_time"] = self.start_time
         document["speed"] = self.speed
         self.anchored_scenario_path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-        config = {"kubernetes": {"per_process": True, "host_proc": str(self.proc_root)}}
-        self.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        config: dict[str, Any] = {"kubernetes": {
+            "per_process": True,
+            "host_proc": str(self.proc_root),
+            "kubelet_resource": self.kubelet_resource.exporter_config(),
+        }}
+        self.config_path.write_text(yaml.safe_dump(_merged(config, self._config_extra)), encoding="utf-8")
 
     # --- scripting -------------------------------------------------------------------
 
@@ -300,33 +313,11 @@ class KubeHarness:
 
     def pod_object(self, pod: ScenarioPod, occurrence: int) -> dict[str, Any]:
         """The API server's object for one occurrence of a scenario pod."""
-        name, scenario_uid = pod.identity(occurrence)
-        metadata: dict[str, Any] = {
-            "name": name,
-            "namespace": pod.namespace,
-            "uid": kube_uid(scenario_uid),
-            "labels": dict(pod.labels),
-        }
-        if pod.annotations:
-            metadata["annotations"] = dict(pod.annotations)
-        if pod.owner_kind:
-            metadata["ownerReferences"] = [
-                {
-                    "apiVersion": _OWNER_API_VERSIONS.get(pod.owner_kind, "v1"),
-                    "kind": pod.owner_kind,
-                    "name": pod.owner_name,
-                    "uid": str(uuid.uuid5(_UID_NAMESPACE, f"{pod.owner_kind}/{pod.namespace}/{pod.owner_name}")),
-                    "controller": True,
-                }
-            ]
-        return {
-            "metadata": metadata,
-            "spec": {
-                "nodeName": self.node_name,
-                "containers": [{"name": container.name} for container in pod.containers],
-            },
-            "status": {"phase": "Running"},
-        }
+        return pod_object(pod, occurrence, self.node_name)
+
+    def _node_resources_at(self, wall: float) -> NodeResourceView:
+        """The running containers' requests and usage at wall time `wall`, for the kubelet's /metrics/resource."""
+        return self.scenario.node_resources_at(self.scenario_seconds(wall))
 
     # --- refresh loop ----------------------------------------------------------------
 

@@ -21,6 +21,8 @@ added up, $/h times 1/60 h per mark:
   being recorded goes stale and stops counting at once.
 * The day is read only once closed and settled (`SETTLE` after midnight UTC): the
   rule evaluation for 24:00 must have happened.
+* `read_window` reads part of a day the same way, the minute marks in
+  (start, end]: the demo writes today's rows so far with it.
 
 `SOURCES` maps each resource to its recorded series: GPUs to the GPU cost rate,
 CPU, memory and storage (whole-node cost, docs/node-cost.md) to the per-resource
@@ -50,13 +52,14 @@ __all__ = [
     "days_between",
     "latest_closed_day",
     "read_day",
+    "read_window",
+    "sources_at",
+    "window_query",
 ]
 
 SETTLE = dt.timedelta(minutes=10)
 """How long after midnight UTC a day counts as closed: the 5-minute lookback plus a rule evaluation."""
 STEP_SECONDS = 60
-# One second short of a day: the subquery then holds the day's own minute marks only (see above).
-DAY_RANGE = "86399s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +78,36 @@ class ResourceSource:
 GPU_RATE_KEY = "namespace_workload_cost_rate"
 RESOURCE_RATE_KEY = "namespace_workload_resource_cost_rate"
 
-SOURCES: dict[str, ResourceSource] = {
-    "gpu": ResourceSource("gpu", recorded.name(GPU_RATE_KEY)),
-    **{name: ResourceSource(name, recorded.name(RESOURCE_RATE_KEY), f'resource="{name}"') for name in NODE_RESOURCES},
-}
+
+
+def sources_at(rate_window: str) -> dict[str, ResourceSource]:
+    """Each resource's recorded series under the rules' rate window (the committed rules: 5m)."""
+    return {
+        "gpu": ResourceSource("gpu", recorded.name(GPU_RATE_KEY, rate_window)),
+        **{
+            name: ResourceSource(name, recorded.name(RESOURCE_RATE_KEY, rate_window), f'resource="{name}"')
+            for name in NODE_RESOURCES
+        },
+    }
+
+
+SOURCES: dict[str, ResourceSource] = sources_at(recorded.DEFAULT_RATE_WINDOW)
+
+
+def window_query(source: ResourceSource, start: dt.datetime, end: dt.datetime) -> str:
+    """The PromQL that answers one resource's cost per workload for the minute marks in (start, end], in USD.
+
+    The range is one second short of end - start, so the mark at `start` belongs to the window before.
+    """
+    seconds = int((end - start).total_seconds())
+    labels = ", ".join(COST_LABELS)
+    return (f"sum by ({labels}) (sum_over_time({source.selector()}[{seconds - 1}s:{STEP_SECONDS}s] "
+            f"@ {int(end.timestamp())})) * {STEP_SECONDS} / 3600")
 
 
 def day_query(source: ResourceSource, day: dt.date) -> str:
     """The PromQL that answers one resource's cost per workload for `day`, in USD."""
-    _, end = day_bounds(day)
-    labels = ", ".join(COST_LABELS)
-    return (f"sum by ({labels}) (sum_over_time({source.selector()}[{DAY_RANGE}:{STEP_SECONDS}s] "
-            f"@ {int(end.timestamp())})) * {STEP_SECONDS} / 3600")
+    return window_query(source, *day_bounds(day))
 
 
 def check_resources(names: Sequence[str], flag: str = "--resource") -> tuple[ResourceSource, ...]:
@@ -116,10 +137,32 @@ def read_day(
     client: PrometheusClient, day: dt.date, sources: Sequence[ResourceSource]
 ) -> list[CostRow]:
     """Every row of `day`, all resources; one query per resource (raises PrometheusApiError)."""
+    return _read_rows(client, day, sources, *day_bounds(day))
+
+
+def read_window(
+    client: PrometheusClient, start: dt.datetime, end: dt.datetime, sources: Sequence[ResourceSource]
+) -> list[CostRow]:
+    """The rows of part of one UTC day, (start, end] on whole minutes; rows carry `start`'s day.
+
+    For a day still open (the demo's today); a closed day is `read_day`.  Raises ValueError for a
+    window that is empty, off the minute or crosses midnight, PrometheusApiError as `read_day`.
+    """
+    day = start.astimezone(dt.UTC).date()
+    day_start, day_end = day_bounds(day)
+    if not start < end <= day_end or start < day_start:
+        raise ValueError(f"the window {start.isoformat()} .. {end.isoformat()} is not within one UTC day")
+    if start.timestamp() % STEP_SECONDS or end.timestamp() % STEP_SECONDS:
+        raise ValueError(f"the window {start.isoformat()} .. {end.isoformat()} is not on whole minutes")
+    return _read_rows(client, day, sources, start, end)
+
+
+def _read_rows(
+    client: PrometheusClient, day: dt.date, sources: Sequence[ResourceSource], start: dt.datetime, end: dt.datetime
+) -> list[CostRow]:
     rows: list[CostRow] = []
     for source in sources:
-        vector = client.query(day_query(source, day))
-        rows.extend(rows_from_samples(day, source.resource, vector))
+        rows.extend(rows_from_samples(day, source.resource, client.query(window_query(source, start, end))))
     return rows
 
 
