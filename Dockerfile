@@ -6,7 +6,7 @@
 # link resolves in the final stage.  Where a registry is reachable, python:3.11-slim works too.
 ARG BASE_IMAGE=localhost/gpucost-base:bookworm
 
-# --- build: a venv with gpucost[k8s,budgets], installed offline from wheels built outside --------
+# --- build: a venv with gpucost[k8s,budgets,finance], installed offline from wheels built outside
 FROM ${BASE_IMAGE} AS build
 # Third-party wheels first, in their own layer: they change only with constraints.txt, so a rebuild
 # after a source change reuses this layer and reinstalls only gpucost itself.
@@ -23,7 +23,7 @@ COPY .tools/image/wheels/app/ /wheels/app/
 RUN set -eu; \
     pip_wheel=$(ls /wheels/deps/pip-*.whl); \
     python3 "$pip_wheel/pip" --python /opt/gpucost/bin/python install --no-index --no-cache-dir \
-        --find-links /wheels/deps "$(ls /wheels/app/gpucost-*.whl)[k8s,budgets]"
+        --find-links /wheels/deps "$(ls /wheels/app/gpucost-*.whl)[k8s,budgets,finance]"
 
 # --- final: the base's Python runtime plus the venv; no compilers, no pip, no test extras -------
 FROM ${BASE_IMAGE}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the gpucost container image with Debian's podman/buildah, with no container registry:
 #   1. a Debian bookworm base image made locally by debootstrap (cached as a tarball under .tools/image),
-#   2. wheels for gpucost[k8s,budgets] built on this machine from PyPI, pinned by constraints.txt,
+#   2. wheels for gpucost[k8s,budgets,finance] built on this machine from PyPI, pinned by constraints.txt,
 #   3. the top-level Dockerfile, which installs those wheels offline into a venv and copies the
 #      venv into a slim, non-root final stage.
 # Every step is skipped when its output is already there, so a second run takes seconds.
@@ -64,7 +64,7 @@ tar --exclude=__pycache__ --exclude='*.egg-info' --exclude='*.pyc' -cf - exporte
 deps_key=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$deps/.key" 2>/dev/null)" != "$deps_key" ]; then
   rm -rf "$deps" && mkdir -p "$deps"
-  "$python" -m pip wheel -q --wheel-dir "$deps" -c constraints.txt "$src[k8s,budgets]" pip
+  "$python" -m pip wheel -q --wheel-dir "$deps" -c constraints.txt "$src[k8s,budgets,finance]" pip
   rm -f "$deps"/gpucost-*.whl
   echo "$deps_key" > "$deps/.key"
 fi
