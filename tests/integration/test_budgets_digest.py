@@ -75,6 +75,11 @@ def _recorded_series(at: int) -> str:
         ('team_model:gpucost_spend_usd:month_to_date{team="research",model="t5"}', 1000.0),
         ('team_component:gpucost_cost_usd_per_hour:rate5m{team="research",component="idle"}', 12.5),
         ('team_component:gpucost_cost_usd_per_hour:rate5m{team="research",component="active"}', 99.0),
+        # Whole-node spend (GPU + CPU + memory + storage), read for a budget with `resources: node`.
+        ('team:gpucost_whole_node_spend_usd:month_to_date{team="research"}', 47000.0),
+        ('team:gpucost_whole_node_spend_usd:forecast_month_end{team="research"}', 60000.0),
+        ('team_model:gpucost_whole_node_spend_usd:month_to_date{team="research",model="llama-70b"}', 34000.0),
+        ('team_model:gpucost_whole_node_spend_usd:month_to_date{team="research",model="mistral-7b"}', 9500.0),
     ]
     lines = []
     for name in sorted({s.split("{")[0] for s, _ in series}):
@@ -150,6 +155,14 @@ def test_digest_gathered_from_prometheus_reaches_slack_with_budget_forecast_mode
         digest = gather_team_digest(
             PrometheusClient(prom.base_url), "research", budget_file, now, top_savings=top_savings
         )
+        whole_node = gather_team_digest(PrometheusClient(prom.base_url), "research", parse_budget_file(
+            {"budgets": [{"name": "research-node", "scope": {"team": "research"}, "monthly_usd": 60000,
+                          "resources": "node"}]}, "budgets.yaml"), now, top=2)
+    # A budget that counts the whole node is measured against whole-node spend, and says so.
+    assert (whole_node.resources, whole_node.month_to_date_usd, whole_node.forecast_usd) == ("node", 47000.0, 60000.0)
+    assert whole_node.top_models == (("llama-70b", 34000.0), ("mistral-7b", 9500.0))
+    assert render_blocks(whole_node)[0].startswith("Whole-node spend for research")
+    assert digest.resources == "gpu" and render_blocks(digest)[0].startswith("GPU spend for research")
     assert digest.month_to_date_usd == 41000.0 and digest.forecast_usd == 52000.0
     assert digest.budget_usd == 50000.0  # the team-wide budget, not the narrower llama one
     assert digest.top_models == (("llama-70b", 30000.0), ("mistral-7b", 8000.0), ("bert", 2000.0))

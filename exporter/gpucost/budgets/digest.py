@@ -1,6 +1,10 @@
 """The weekly Slack digest per team: month-to-date vs budget, forecast, top models, idle waste, top saving.
 
-`gather_team_digest` reads recorded series from Prometheus; `render_blocks` is
+`gather_team_digest` reads recorded series from Prometheus (named by
+`gpucost.contract.recorded`): GPU spend, or whole-node spend when the team's
+team-wide budgets all count the whole node (`resources: node`), so the
+spend and the budget it is measured against count the same thing;
+`render_blocks` is
 pure (values in, Block Kit out); `send_digest` posts with slack_sdk, retrying
 on HTTP 429 via `RateLimitErrorRetryHandler`.  The top saving comes from the
 optimization scorecard (`gpucost.budgets.top_saving`) and is left out when the
@@ -15,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpucost.budgets.spec import BudgetFile, Month, budgets_for_team, default_team_channel
+from gpucost.budgets.spec_model import BudgetResources
 from gpucost.budgets.top_saving import ScorecardTopSavings, TopSaving
+from gpucost.contract.recorded import name
 from gpucost.errors import SourceUnavailable
 from gpucost.promapi import PrometheusClient
 
@@ -42,6 +48,8 @@ class TeamDigest:
     top_models: tuple[tuple[str, float], ...]
     idle_usd_per_hour: float
     top_saving: TopSaving | None = None
+    # What the spend and the budget count: the GPUs ("gpu") or the whole node ("node").
+    resources: BudgetResources = "gpu"
 
     @property
     def percent_used(self) -> float | None:
@@ -68,31 +76,34 @@ def gather_team_digest(
 
     month = Month.of(now.date())
     team_budget: float | None = None
+    resources: BudgetResources = "gpu"
     if budget_file is not None:
         # The team-wide budget (no narrower scope) is the one the digest measures against.
-        amounts = [
-            budget.amount_for(month)
-            for budget in budgets_for_team(budget_file, team)
-            if budget.scope.describe() == f"team={team}"
-        ]
-        known = [amount for amount in amounts if amount is not None]
+        team_wide = [budget for budget in budgets_for_team(budget_file, team)
+                     if budget.scope.describe() == f"team={team}"]
+        known = [amount for amount in (budget.amount_for(month) for budget in team_wide) if amount is not None]
         team_budget = sum(known) if known else None
+        if team_wide and all(budget.resources == "node" for budget in team_wide):
+            resources = "node"
+    spend = "whole_node_spend" if resources == "node" else "spend"
+    forecast = "whole_node_forecast" if resources == "node" else "forecast"
     models = prometheus.query(
-        f"topk({top}, sum by (model) (team_model:gpucost_spend_usd:month_to_date{selector}))", at=now
+        f"topk({top}, sum by (model) ({name(f'team_model_{spend}_month_to_date')}{selector}))", at=now
     )
     return TeamDigest(
         team=team,
         month=month,
-        month_to_date_usd=total(f"sum(team:gpucost_spend_usd:month_to_date{selector})"),
-        forecast_usd=total(f"sum(team:gpucost_spend_usd:forecast_month_end{selector})"),
+        month_to_date_usd=total(f"sum({name(f'team_{spend}_month_to_date')}{selector})"),
+        forecast_usd=total(f"sum({name(f'team_{forecast}_month_end')}{selector})"),
         budget_usd=team_budget,
         top_models=tuple(
             sorted(((labels.get("model", ""), value) for labels, value in models), key=lambda m: -m[1])
         ),
         idle_usd_per_hour=total(
-            f'sum(team_component:gpucost_cost_usd_per_hour:rate5m{{team="{_escape(team)}",component="idle"}})'
+            f'sum({name("team_component_cost_rate")}{{team="{_escape(team)}",component="idle"}})'
         ),
         top_saving=top_savings.for_team(team, now) if top_savings is not None else None,
+        resources=resources,
     )
 
 
@@ -100,8 +111,9 @@ def render_blocks(digest: TeamDigest) -> tuple[str, list[dict[str, Any]]]:
     """Fallback text and Block Kit blocks for one team's digest."""
     budget = f"${digest.budget_usd:,.2f}" if digest.budget_usd is not None else "no budget"
     used = f"{digest.percent_used:.0f} %" if digest.percent_used is not None else "n/a"
+    counted = "whole-node" if digest.resources == "node" else "GPU"
     text = (
-        f"GPU spend for {digest.team}, {digest.month}: "
+        f"{counted[0].upper()}{counted[1:]} spend for {digest.team}, {digest.month}: "
         f"${digest.month_to_date_usd:,.2f} of {budget} ({used}), "
         f"forecast ${digest.forecast_usd:,.2f}"
     )
@@ -109,7 +121,7 @@ def render_blocks(digest: TeamDigest) -> tuple[str, list[dict[str, Any]]]:
         "\n".join(f"• `{model or 'unlabelled'}`: ${usd:,.2f}" for model, usd in digest.top_models) or "none"
     )
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Weekly GPU cost: {digest.team}"}},
+        {"type": "header", "text": {"type": "plain_text", "text": f"Weekly {counted} cost: {digest.team}"}},
         {
             "type": "section",
             "fields": [
