@@ -112,7 +112,10 @@ def test_budget_alerts_and_used_ratio_agree_with_prometheus(
         _, prometheus_now, prometheus_before, vm_now, vm_before = last[0] = ratios()
         one_tile = 1.05 / TILES_PER_BUDGET  # one tile, whose size itself may differ by 5 %
         growth_agrees = abs((vm_now - vm_before) - (prometheus_now - prometheus_before)) <= one_tile
-        level_agrees = abs(vm_now - prometheus_now) <= one_tile
+        # The levels may differ by the tiles taken before vmalert started (up to one) plus the first,
+        # partial-window rate that Prometheus extrapolates and VM does not (a fraction of one): seen
+        # 1.22 tiles apart in a full CI run, with growth agreeing exactly.  The growth is the strict check.
+        level_agrees = abs(vm_now - prometheus_now) <= 2 * one_tile
         grew = prometheus_now - prometheus_before > (GROWTH_TILES - 1) / TILES_PER_BUDGET
         return last[0] if growth_agrees and level_agrees and grew else None
 
