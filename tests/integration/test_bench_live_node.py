@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -23,7 +21,7 @@ from gpucost.config import ExporterConfig
 from gpucost_bench.live_node import DEFAULT_SEED, TARGET_LOST_LABEL_SHARE, TARGET_MEAN_ERROR_PCT, replay, score
 from gpucost_bench.live_trace import QUICK_SHAPE, LiveNodeTrace, generate_live_node
 from gpucost_bench.report import render_figures
-from gpucost_testing.servers import REPO_ROOT
+from gpucost_testing.bench_runs import run_quick_bench
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -39,15 +37,7 @@ def trace() -> LiveNodeTrace:
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The result file `python -m gpucost_bench --quick` writes."""
     out = tmp_path_factory.mktemp("bench-live-node")
-    run = subprocess.run(
-        [sys.executable, "-m", "gpucost_bench", "--quick", "--only", "live_node", "--out", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=170,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    run_quick_bench("live_node", out)
     assert sorted(p.name for p in out.glob("*.json")) == ["live_node.json"]
     loaded: dict[str, Any] = json.loads((out / "live_node.json").read_text())
     return loaded

@@ -7,13 +7,11 @@ The accuracy bound is a correctness property of the engine, so it is.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from gpucost_testing.servers import REPO_ROOT
+from gpucost_testing.bench_runs import run_quick_bench
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -21,15 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench-results")
-    run = subprocess.run(
-        [sys.executable, "-m", "gpucost_bench", "--quick", "--only", "accuracy,exporter_cost", "--out", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=170,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    run_quick_bench("accuracy,exporter_cost", out)
     return out
 
 
